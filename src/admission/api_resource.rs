@@ -1,0 +1,112 @@
+//! Rules for `ApiResource`.
+
+use serde_json::Value;
+
+use super::{describe_referrers, Ctx, Verdict};
+use crate::crd::api_resource::ApiResourceSpec;
+use crate::resolve::ObjectKey;
+
+/// Resource types of the Gravitee distribution (APIM 3.x and 4.x).
+pub const KNOWN_TYPES: [&str; 10] = [
+    "cache",
+    "cache-redis",
+    "oauth2",
+    "oauth2-am-resource",
+    "oauth2-keycloak-resource",
+    "auth-provider-inline-resource",
+    "auth-provider-ldap-resource",
+    "auth-provider-http-resource",
+    "confluent-schema-registry",
+    "content-provider-inline-resource",
+];
+
+pub fn is_known_type(t: &str) -> bool {
+    KNOWN_TYPES.contains(&t)
+}
+
+pub fn unknown_type_message(t: &str) -> String {
+    format!(
+        "\"{t}\" is not a resource type of the Gravitee distribution ({}); fine for a custom plugin, otherwise fix the type",
+        KNOWN_TYPES.join(", ")
+    )
+}
+
+/// Runs every ApiResource rule on `object`.
+pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
+    let Some(spec_value) = object.get("spec") else {
+        verdict.deny(
+            "spec",
+            "is required; an ApiResource needs name, type and configuration",
+        );
+        return;
+    };
+    let Ok(spec) = serde_json::from_value::<ApiResourceSpec>(spec_value.clone()) else {
+        return;
+    };
+    required_fields(&spec, verdict);
+    known_type(&spec, verdict);
+    super::templating::check_references(ctx, spec_value, "spec", verdict);
+}
+
+/// Rule: `name`, `type` and `configuration` are present.
+pub fn required_fields(spec: &ApiResourceSpec, verdict: &mut Verdict) {
+    if spec.name.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        verdict.deny(
+            "spec.name",
+            "is required; it is the name policies use to find the resource",
+        );
+    }
+    if spec.type_.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        verdict.deny(
+            "spec.type",
+            "is required, e.g. cache, cache-redis, oauth2, oauth2-am-resource",
+        );
+    }
+    if spec.configuration.is_none() {
+        verdict.deny(
+            "spec.configuration",
+            "is required; add the resource's configuration block",
+        );
+    }
+}
+
+/// Rule: an unknown `type` is a warning (custom plugins exist), never a denial.
+pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
+    if let Some(t) = spec.type_.as_deref().filter(|t| !t.trim().is_empty()) {
+        if !is_known_type(t) {
+            verdict.warn("spec.type", unknown_type_message(t));
+        }
+    }
+}
+
+/// Rule (DELETE): a resource still referenced by ApiDefinitions cannot be deleted.
+pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
+    let referrers: Vec<ObjectKey> = ctx
+        .lookup
+        .api_definitions(None)
+        .iter()
+        .filter(|api| {
+            let api_ns = api.metadata.namespace.as_deref().unwrap_or_default();
+            api.spec.resources.iter().flatten().any(|r| {
+                r.reference
+                    .as_ref()
+                    .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
+            })
+        })
+        .map(|api| {
+            ObjectKey::new(
+                api.metadata.namespace.clone().unwrap_or_default(),
+                api.metadata.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    if !referrers.is_empty() {
+        verdict.deny(
+            "metadata.name",
+            format!(
+                "the resource is still used by {}; remove it from their spec.resources first",
+                describe_referrers(referrers)
+            ),
+        );
+    }
+}

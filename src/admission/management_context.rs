@@ -1,0 +1,230 @@
+//! Rules for `ManagementContext`.
+
+use serde_json::Value;
+
+use super::{describe_referrers, Ctx, Verdict};
+use crate::crd::management_context::{ContextAuth, ManagementContextSpec};
+use crate::resolve::ObjectKey;
+
+/// Runs every ManagementContext rule on `object`.
+pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
+    let Some(spec_value) = object.get("spec") else {
+        verdict.deny("spec", "is required; a ManagementContext needs baseUrl, organizationId, environmentId and auth");
+        return;
+    };
+    let Ok(spec) = serde_json::from_value::<ManagementContextSpec>(spec_value.clone()) else {
+        return;
+    };
+    if spec.cloud.is_some() {
+        cloud(ctx, &spec, verdict);
+    } else {
+        base_url(&spec, verdict);
+        ids(&spec, verdict);
+        auth_exactly_one(&spec, verdict);
+        secret_ref_resolves(ctx, &spec, verdict);
+    }
+    super::templating::check_references(ctx, spec_value, "spec", verdict);
+}
+
+/// Rule: `spec.baseUrl` is an absolute http(s) URL.
+pub fn base_url(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+    match spec.base_url.as_deref().map(str::trim) {
+        None | Some("") => verdict.deny(
+            "spec.baseUrl",
+            "is required; give the Management API URL, e.g. https://apim.example.com",
+        ),
+        Some(url) => {
+            let ok = url::Url::parse(url).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if !ok {
+                verdict.deny(
+                    "spec.baseUrl",
+                    format!("\"{url}\" is not an absolute http(s) URL; write it like https://apim.example.com"),
+                );
+            }
+        }
+    }
+}
+
+/// Rule: `spec.organizationId` and `spec.environmentId` are not empty.
+pub fn ids(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+    if spec
+        .organization_id
+        .as_deref()
+        .is_none_or(|s| s.trim().is_empty())
+    {
+        verdict.deny(
+            "spec.organizationId",
+            "is required; give the APIM organization id, e.g. DEFAULT",
+        );
+    }
+    if spec
+        .environment_id
+        .as_deref()
+        .is_none_or(|s| s.trim().is_empty())
+    {
+        verdict.deny(
+            "spec.environmentId",
+            "is required; give the APIM environment id, e.g. DEFAULT",
+        );
+    }
+}
+
+/// Rule: exactly one of `auth.bearerToken`, `auth.credentials` (username and password) and
+/// `auth.secretRef`.
+pub fn auth_exactly_one(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+    let Some(auth) = &spec.auth else {
+        verdict.deny(
+            "spec.auth",
+            "is required; set exactly one of bearerToken, credentials (username and password) or secretRef",
+        );
+        return;
+    };
+    let set = configured_methods(auth);
+    match set.len() {
+        0 => verdict.deny(
+            "spec.auth",
+            "is empty; set exactly one of bearerToken, credentials (username and password) or secretRef",
+        ),
+        1 => {}
+        _ => verdict.deny(
+            "spec.auth",
+            format!("sets {}; keep exactly one of them", set.join(" and ")),
+        ),
+    }
+    if let Some(c) = &auth.credentials {
+        let user = c.username.as_deref().is_some_and(|s| !s.is_empty());
+        let pass = c.password.as_deref().is_some_and(|s| !s.is_empty());
+        if !user {
+            verdict.deny(
+                "spec.auth.credentials.username",
+                "is required with credentials; set both username and password",
+            );
+        }
+        if !pass {
+            verdict.deny(
+                "spec.auth.credentials.password",
+                "is required with credentials; set both username and password",
+            );
+        }
+    }
+}
+
+fn configured_methods(auth: &ContextAuth) -> Vec<&'static str> {
+    let mut set = Vec::new();
+    if auth.bearer_token.as_deref().is_some_and(|t| !t.is_empty()) {
+        set.push("bearerToken");
+    }
+    if auth.credentials.is_some() {
+        set.push("credentials");
+    }
+    if auth.secret_ref.is_some() {
+        set.push("secretRef");
+    }
+    set
+}
+
+/// Rule: `auth.secretRef` names an existing Secret holding `bearerToken`, or `username` and
+/// `password`.
+pub fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
+    let Some(r) = spec.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) else {
+        return;
+    };
+    if r.name.trim().is_empty() {
+        verdict.deny(
+            "spec.auth.secretRef.name",
+            "is empty; name the Secret holding the credentials",
+        );
+        return;
+    }
+    let ns = r.namespace_or(ctx.namespace);
+    match ctx.lookup.secret_keys(ns, &r.name) {
+        None => verdict.deny_reference(
+            "spec.auth.secretRef",
+            format!("Secret {ns}/{} does not exist; create it with key bearerToken, or keys username and password", r.name),
+        ),
+        Some(keys) => {
+            let token = keys.contains("bearerToken");
+            let basic = keys.contains("username") && keys.contains("password");
+            if !token && !basic {
+                let have: Vec<&str> = keys.iter().map(String::as_str).collect();
+                verdict.deny_reference(
+                    "spec.auth.secretRef",
+                    format!(
+                        "Secret {ns}/{} has neither key bearerToken nor keys username and password (it has: {}); add them",
+                        r.name,
+                        if have.is_empty() { "no keys".to_string() } else { have.join(", ") }
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Rule (Gravitee Cloud contexts): exactly one of `cloud.token` and `cloud.secretRef`, and the
+/// Secret holds `cloudToken`; `auth` is not used with `cloud`.
+pub fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
+    let Some(cloud) = &spec.cloud else { return };
+    let token = cloud.token.as_deref().is_some_and(|t| !t.is_empty());
+    match (token, &cloud.secret_ref) {
+        (true, Some(_)) => verdict.deny("spec.cloud", "sets both token and secretRef; keep one"),
+        (false, None) => verdict.deny(
+            "spec.cloud",
+            "needs a token or a secretRef to a Secret with key cloudToken",
+        ),
+        (false, Some(r)) => {
+            let ns = r.namespace_or(ctx.namespace);
+            match ctx.lookup.secret_keys(ns, &r.name) {
+                None => verdict.deny_reference(
+                    "spec.cloud.secretRef",
+                    format!(
+                        "Secret {ns}/{} does not exist; create it with key cloudToken",
+                        r.name
+                    ),
+                ),
+                Some(keys) if !keys.contains("cloudToken") => verdict.deny_reference(
+                    "spec.cloud.secretRef",
+                    format!("Secret {ns}/{} has no key cloudToken; add it", r.name),
+                ),
+                Some(_) => {}
+            }
+        }
+        (true, None) => {}
+    }
+    if spec.auth.is_some() {
+        verdict.warn("spec.auth", "is ignored when spec.cloud is set; remove it");
+    }
+}
+
+/// Rule (DELETE): a context still referenced by ApiDefinitions cannot be deleted.
+pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
+    let referrers: Vec<ObjectKey> = ctx
+        .lookup
+        .api_definitions(None)
+        .iter()
+        .filter(|api| {
+            let api_ns = api.metadata.namespace.as_deref().unwrap_or_default();
+            api.spec
+                .context_ref
+                .as_ref()
+                .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
+        })
+        .map(|api| {
+            ObjectKey::new(
+                api.metadata.namespace.clone().unwrap_or_default(),
+                api.metadata.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    if !referrers.is_empty() {
+        verdict.deny(
+            "metadata.name",
+            format!(
+                "the context is still used by {}; delete those ApiDefinitions or point their spec.contextRef to another context first",
+                describe_referrers(referrers)
+            ),
+        );
+    }
+}

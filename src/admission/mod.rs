@@ -1,0 +1,274 @@
+//! The validation engine shared by the webhook and `gko validate`, and the mutation (defaulting).
+//!
+//! One entry point, [`Engine::validate`]: the object is first checked against its CRD's OpenAPI
+//! schema (every error, not just the first), then by the semantic rules of its kind, each a small
+//! function in the kind's module. A denial is a normal [`Verdict`], never an error.
+
+pub mod api_definition;
+pub mod api_resource;
+pub mod management_context;
+pub mod patch;
+pub mod schema;
+pub mod templating;
+
+use serde_json::Value;
+
+use crate::crd::Kind;
+use crate::resolve::Lookup;
+
+/// The admission operation, as in `AdmissionRequest.operation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    pub fn parse(s: &str) -> Option<Operation> {
+        match s {
+            "CREATE" => Some(Operation::Create),
+            "UPDATE" => Some(Operation::Update),
+            "DELETE" => Some(Operation::Delete),
+            "CONNECT" => Some(Operation::Connect),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+/// What is being admitted. `object` is the new object (CREATE, UPDATE), `old_object` the stored one
+/// (UPDATE, DELETE).
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub operation: Operation,
+    pub kind: Kind,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub object: Option<&'a Value>,
+    pub old_object: Option<&'a Value>,
+}
+
+/// One reason to deny: the field path (`spec.plans[1].security`) and what is wrong and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    pub field: String,
+    pub message: String,
+    pub cause: Cause,
+}
+
+/// Why a violation was raised: the schema, a rule on the object itself, or a reference to an
+/// object that could not be found (which, offline, may only mean it is not among the files).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    Schema,
+    Rule,
+    Reference,
+}
+
+impl Violation {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Violation {
+            field: field.into(),
+            message: message.into(),
+            cause: Cause::Rule,
+        }
+    }
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The outcome of validation: allowed when there is no violation. Warnings never deny.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    pub warnings: Vec<Violation>,
+}
+
+impl Verdict {
+    pub fn allowed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn deny(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.violations.push(Violation::new(field, message));
+    }
+
+    /// A denial because a referenced object does not exist (or lacks what is needed).
+    pub fn deny_reference(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let mut v = Violation::new(field, message);
+        v.cause = Cause::Reference;
+        self.violations.push(v);
+    }
+
+    /// A denial from the schema check.
+    pub fn deny_schema(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let mut v = Violation::new(field, message);
+        v.cause = Cause::Schema;
+        self.violations.push(v);
+    }
+
+    pub fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.warnings.push(Violation::new(field, message));
+    }
+
+    /// One line naming the object and every violation, as the API server shows it after
+    /// `admission webhook "<name>" denied the request: `.
+    pub fn denial_message(&self, kind: Kind, namespace: &str, name: &str) -> String {
+        let list: Vec<String> = self.violations.iter().map(|v| v.to_string()).collect();
+        format!("{kind} {namespace}/{name}: {}", list.join("; "))
+    }
+
+    /// Warnings as the API server prints them (`Warning: ...`), each naming the object.
+    pub fn warning_lines(&self, kind: Kind, namespace: &str, name: &str) -> Vec<String> {
+        self.warnings
+            .iter()
+            .map(|w| format!("{kind} {namespace}/{name}: {w}"))
+            .collect()
+    }
+}
+
+/// Engine settings (from flags).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Check context-path clashes against ApiDefinitions of every namespace, not only the API's own.
+    pub cluster_wide_paths: bool,
+}
+
+/// Context handed to every rule.
+pub struct Ctx<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub lookup: &'a dyn Lookup,
+    pub settings: &'a Settings,
+}
+
+/// The validation engine.
+#[derive(Clone, Debug, Default)]
+pub struct Engine {
+    pub settings: Settings,
+}
+
+impl Engine {
+    pub fn new(settings: Settings) -> Self {
+        Engine { settings }
+    }
+
+    /// Validates one admission request. Never fails: malformed objects are denials.
+    pub fn validate(&self, req: &Request<'_>, lookup: &dyn Lookup) -> Verdict {
+        let ctx = Ctx {
+            namespace: req.namespace,
+            name: req.name,
+            lookup,
+            settings: &self.settings,
+        };
+        match req.operation {
+            Operation::Delete => {
+                let mut verdict = Verdict::default();
+                match req.kind {
+                    Kind::ManagementContext => {
+                        management_context::validate_delete(&ctx, &mut verdict)
+                    }
+                    Kind::ApiResource => api_resource::validate_delete(&ctx, &mut verdict),
+                    Kind::ApiDefinition => {}
+                }
+                verdict
+            }
+            Operation::Connect => Verdict::default(),
+            Operation::Create | Operation::Update => {
+                let Some(object) = req.object else {
+                    let mut verdict = Verdict::default();
+                    verdict.deny("object", "the request carries no object to validate");
+                    return verdict;
+                };
+                if req.operation == Operation::Update && is_being_deleted(object) {
+                    // Finalizers must always be removable, whatever the spec says.
+                    return Verdict::default();
+                }
+                let mut verdict = Verdict::default();
+                schema::check(req.kind, object, &mut verdict);
+                match req.kind {
+                    Kind::ApiDefinition => api_definition::validate(&ctx, object, &mut verdict),
+                    Kind::ManagementContext => {
+                        management_context::validate(&ctx, object, &mut verdict)
+                    }
+                    Kind::ApiResource => api_resource::validate(&ctx, object, &mut verdict),
+                }
+                if req.operation == Operation::Update && spec_unchanged(object, req.old_object) {
+                    demote_to_warnings(&mut verdict);
+                }
+                verdict
+            }
+        }
+    }
+}
+
+fn is_being_deleted(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+}
+
+fn spec_unchanged(object: &Value, old: Option<&Value>) -> bool {
+    old.is_some_and(|old| old.get("spec") == object.get("spec"))
+}
+
+/// An update that leaves the spec as it was (labels, annotations, finalizers) is not denied for a
+/// problem the spec already had when it was admitted: the problems are reported as warnings.
+fn demote_to_warnings(verdict: &mut Verdict) {
+    for v in verdict.violations.drain(..) {
+        verdict.warnings.push(Violation {
+            message: format!(
+                "{} (the spec is unchanged, so this update is allowed)",
+                v.message
+            ),
+            ..v
+        });
+    }
+}
+
+/// Joins field path segments: `field("spec.plans", 1)` style helpers for rules.
+pub fn at(base: &str, index: usize, rest: &str) -> String {
+    if rest.is_empty() {
+        format!("{base}[{index}]")
+    } else {
+        format!("{base}[{index}].{rest}")
+    }
+}
+
+/// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
+pub fn describe_referrers(mut referrers: Vec<crate::resolve::ObjectKey>) -> String {
+    referrers.sort();
+    const SHOWN: usize = 5;
+    let count = referrers.len();
+    let noun = if count == 1 {
+        "ApiDefinition"
+    } else {
+        "ApiDefinitions"
+    };
+    let names: Vec<String> = referrers
+        .iter()
+        .take(SHOWN)
+        .map(|k| k.to_string())
+        .collect();
+    let more = if count > SHOWN {
+        format!(" and {} more", count - SHOWN)
+    } else {
+        String::new()
+    };
+    format!("{count} {noun} ({}{more})", names.join(", "))
+}

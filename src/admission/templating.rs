@@ -1,0 +1,163 @@
+//! GKO templating: a string value may be `[[ secret `name/key` ]]` or `[[ configmap `name/key` ]]`
+//! (optionally `namespace/name/key`), replaced by the Secret's or ConfigMap's value at reconcile
+//! time. Validation checks that what a template names exists, and other rules skip templated values.
+
+use serde_json::Value;
+
+use super::{Ctx, Verdict};
+
+/// What a template refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateRef {
+    pub source: Source,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Secret,
+    ConfigMap,
+}
+
+impl Source {
+    fn kind(self) -> &'static str {
+        match self {
+            Source::Secret => "Secret",
+            Source::ConfigMap => "ConfigMap",
+        }
+    }
+}
+
+/// True when the value contains a `[[ ... ]]` template (its real value is only known at reconcile).
+pub fn is_template(value: &str) -> bool {
+    value
+        .find("[[")
+        .is_some_and(|start| value[start..].contains("]]"))
+}
+
+/// Parses every template of a string. `Err` carries the text of a template that is not understood.
+pub fn parse(value: &str) -> Vec<Result<TemplateRef, String>> {
+    let mut out = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("[[") {
+        let Some(len) = rest[start..].find("]]") else {
+            break;
+        };
+        let inner = rest[start + 2..start + len].trim();
+        out.push(parse_one(inner).ok_or_else(|| format!("[[ {inner} ]]")));
+        rest = &rest[start + len + 2..];
+    }
+    out
+}
+
+fn parse_one(inner: &str) -> Option<TemplateRef> {
+    let (function, arg) = inner.split_once(char::is_whitespace)?;
+    let source = match function {
+        "secret" => Source::Secret,
+        "configmap" => Source::ConfigMap,
+        _ => return None,
+    };
+    let arg = arg.trim().trim_matches(|c| c == '`' || c == '"');
+    let parts: Vec<&str> = arg.split('/').collect();
+    let (namespace, name, key) = match parts.as_slice() {
+        [name, key] => (None, *name, *key),
+        [ns, name, key] => (Some(ns.to_string()), *name, *key),
+        _ => return None,
+    };
+    if name.is_empty() || key.is_empty() {
+        return None;
+    }
+    Some(TemplateRef {
+        source,
+        namespace,
+        name: name.to_string(),
+        key: key.to_string(),
+    })
+}
+
+/// Rule: every template in `spec` names a Secret or ConfigMap that exists and holds the key.
+pub fn check_references(ctx: &Ctx<'_>, spec: &Value, path: &str, verdict: &mut Verdict) {
+    match spec {
+        Value::String(s) if is_template(s) => {
+            for parsed in parse(s) {
+                match parsed {
+                    Err(text) => verdict.deny(
+                        path,
+                        format!(
+                            "template `{text}` is not understood; write [[ secret `name/key` ]] or [[ configmap `name/key` ]]"
+                        ),
+                    ),
+                    Ok(t) => check_one(ctx, &t, path, verdict),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_references(ctx, item, &format!("{path}[{i}]"), verdict);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                check_references(ctx, v, &format!("{path}.{k}"), verdict);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_one(ctx: &Ctx<'_>, t: &TemplateRef, path: &str, verdict: &mut Verdict) {
+    let ns = t.namespace.as_deref().unwrap_or(ctx.namespace);
+    let keys = match t.source {
+        Source::Secret => ctx.lookup.secret_keys(ns, &t.name),
+        Source::ConfigMap => ctx.lookup.config_map_keys(ns, &t.name),
+    };
+    let kind = t.source.kind();
+    match keys {
+        None => verdict.deny_reference(
+            path,
+            format!(
+                "the template refers to {kind} {ns}/{}, which does not exist; create it with key `{}` or fix the template",
+                t.name, t.key
+            ),
+        ),
+        Some(keys) if !keys.contains(&t.key) => verdict.deny_reference(
+            path,
+            format!(
+                "the template refers to key `{}` of {kind} {ns}/{}, which has no such key; add the key or fix the template",
+                t.key, t.name
+            ),
+        ),
+        Some(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_gko_templates() {
+        let got = parse("[[ secret `graviteeio-templating/security` ]]");
+        assert_eq!(
+            got,
+            vec![Ok(TemplateRef {
+                source: Source::Secret,
+                namespace: None,
+                name: "graviteeio-templating".into(),
+                key: "security".into()
+            })]
+        );
+        let got = parse("https://[[ configmap `ns/hosts/backend` ]]/v1");
+        assert!(
+            matches!(&got[0], Ok(t) if t.namespace.as_deref() == Some("ns") && t.source == Source::ConfigMap)
+        );
+        assert_eq!(
+            parse("[[ env `X` ]]"),
+            vec![Err("[[ env `X` ]]".to_string())]
+        );
+        assert!(is_template("a [[ b ]] c"));
+        assert!(!is_template("plain [[ unterminated"));
+    }
+}

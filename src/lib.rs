@@ -1,0 +1,7 @@
+//! gko: admission webhook and operator for Gravitee API Management.
+
+pub mod admission;
+pub mod cli;
+pub mod crd;
+pub mod offline;
+pub mod resolve;

@@ -1,0 +1,185 @@
+//! [`Lookup`] over a set of manifests: what `gko validate` resolves references against.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::{Lookup, ObjectKey};
+use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
+
+/// The objects found in a set of files, keyed by `namespace/name`. A later document with the same
+/// kind and key replaces an earlier one, as `kubectl apply -f` would.
+#[derive(Default, Clone)]
+pub struct ManifestSet {
+    contexts: HashMap<ObjectKey, Arc<ManagementContext>>,
+    resources: HashMap<ObjectKey, Arc<ApiResource>>,
+    apis: HashMap<String, Vec<Arc<ApiDefinition>>>,
+    secrets: HashMap<ObjectKey, BTreeSet<String>>,
+    config_maps: HashMap<ObjectKey, BTreeSet<String>>,
+}
+
+/// What [`ManifestSet::insert`] did with a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Added,
+    /// An object of the same kind and `namespace/name` was already there and is replaced.
+    Replaced,
+    /// Not a kind the set keeps, or not decodable as that kind.
+    Ignored,
+}
+
+impl ManifestSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a document (already parsed) whose effective namespace is `namespace`.
+    pub fn insert(&mut self, namespace: &str, doc: &Value) -> Inserted {
+        let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let api_version = doc
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(name) = doc.pointer("/metadata/name").and_then(Value::as_str) else {
+            return Inserted::Ignored;
+        };
+        let key = ObjectKey::new(namespace, name);
+        let mut with_ns = doc.clone();
+        if let Some(meta) = with_ns.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("namespace".into(), Value::String(namespace.into()));
+        }
+        match (api_version, kind) {
+            ("v1", "Secret") => {
+                let keys = data_keys(doc, &["data", "stringData"]);
+                replaced(self.secrets.insert(key, keys).is_some())
+            }
+            ("v1", "ConfigMap") => {
+                let keys = data_keys(doc, &["data", "binaryData"]);
+                replaced(self.config_maps.insert(key, keys).is_some())
+            }
+            (crate::crd::API_VERSION, "ManagementContext") => {
+                match serde_json::from_value::<ManagementContext>(with_ns) {
+                    Ok(obj) => replaced(self.contexts.insert(key, Arc::new(obj)).is_some()),
+                    Err(_) => Inserted::Ignored,
+                }
+            }
+            (crate::crd::API_VERSION, "ApiResource") => {
+                match serde_json::from_value::<ApiResource>(with_ns) {
+                    Ok(obj) => replaced(self.resources.insert(key, Arc::new(obj)).is_some()),
+                    Err(_) => Inserted::Ignored,
+                }
+            }
+            (crate::crd::API_VERSION, "ApiDefinition") => {
+                match serde_json::from_value::<ApiDefinition>(with_ns) {
+                    Ok(obj) => {
+                        let list = self.apis.entry(key.namespace).or_default();
+                        let obj = Arc::new(obj);
+                        match list
+                            .iter_mut()
+                            .find(|a| a.metadata.name.as_deref() == Some(name))
+                        {
+                            Some(slot) => {
+                                *slot = obj;
+                                Inserted::Replaced
+                            }
+                            None => {
+                                list.push(obj);
+                                Inserted::Added
+                            }
+                        }
+                    }
+                    Err(_) => Inserted::Ignored,
+                }
+            }
+            _ => Inserted::Ignored,
+        }
+    }
+}
+
+fn replaced(was_there: bool) -> Inserted {
+    if was_there {
+        Inserted::Replaced
+    } else {
+        Inserted::Added
+    }
+}
+
+fn data_keys(doc: &Value, fields: &[&str]) -> BTreeSet<String> {
+    fields
+        .iter()
+        .filter_map(|f| doc.get(*f).and_then(Value::as_object))
+        .flat_map(|m| m.keys().cloned())
+        .collect()
+}
+
+impl Lookup for ManifestSet {
+    fn management_context(&self, namespace: &str, name: &str) -> Option<Arc<ManagementContext>> {
+        self.contexts.get(&ObjectKey::new(namespace, name)).cloned()
+    }
+
+    fn api_resource(&self, namespace: &str, name: &str) -> Option<Arc<ApiResource>> {
+        self.resources
+            .get(&ObjectKey::new(namespace, name))
+            .cloned()
+    }
+
+    fn secret_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>> {
+        self.secrets.get(&ObjectKey::new(namespace, name)).cloned()
+    }
+
+    fn config_map_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>> {
+        self.config_maps
+            .get(&ObjectKey::new(namespace, name))
+            .cloned()
+    }
+
+    fn api_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiDefinition>> {
+        match namespace {
+            Some(ns) => self.apis.get(ns).cloned().unwrap_or_default(),
+            None => self.apis.values().flatten().cloned().collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn later_document_replaces_earlier_one() {
+        let mut set = ManifestSet::new();
+        let ctx = |url: &str| {
+            json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
+                   "metadata": {"name": "dev"}, "spec": {"baseUrl": url}})
+        };
+        assert_eq!(set.insert("default", &ctx("http://a")), Inserted::Added);
+        assert_eq!(set.insert("default", &ctx("http://b")), Inserted::Replaced);
+        let got = set
+            .management_context("default", "dev")
+            .map(|c| c.spec.base_url.clone());
+        assert_eq!(got, Some(Some("http://b".to_string())));
+        assert!(set.management_context("other", "dev").is_none());
+    }
+
+    #[test]
+    fn secrets_keep_keys_only() {
+        let mut set = ManifestSet::new();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                            "stringData": {"bearerToken": "t"}, "data": {"x": "eA=="}});
+        set.insert("ns", &secret);
+        let keys = set.secret_keys("ns", "s").unwrap_or_default();
+        assert_eq!(
+            keys.into_iter().collect::<Vec<_>>(),
+            vec!["bearerToken", "x"]
+        );
+    }
+
+    #[test]
+    fn unknown_kinds_are_ignored() {
+        let mut set = ManifestSet::new();
+        let doc = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
+        assert_eq!(set.insert("ns", &doc), Inserted::Ignored);
+    }
+}

@@ -1,0 +1,68 @@
+//! Reference lookups for the validation engine, behind one trait.
+//!
+//! The engine never fetches anything itself: it reads ManagementContexts, ApiResources, Secret keys
+//! and the ApiDefinitions of a namespace through [`Lookup`]. [`files::ManifestSet`] implements it over
+//! a set of manifests (for `gko validate`); `cluster` implements it over the live cluster cache.
+
+pub mod files;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
+
+/// Read-only access to the objects the rules refer to.
+pub trait Lookup: Send + Sync {
+    fn management_context(&self, namespace: &str, name: &str) -> Option<Arc<ManagementContext>>;
+    fn api_resource(&self, namespace: &str, name: &str) -> Option<Arc<ApiResource>>;
+    /// The data keys of a Secret (never its values); `None` when there is no such Secret.
+    fn secret_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
+    /// The data keys of a ConfigMap; `None` when there is no such ConfigMap.
+    fn config_map_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
+    /// The ApiDefinitions of one namespace, or of every namespace with `None`.
+    fn api_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiDefinition>>;
+}
+
+/// `namespace/name` of an object, the key every lookup uses.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ObjectKey {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A lookup with nothing in it: every reference is missing.
+#[derive(Default)]
+pub struct Empty;
+
+impl Lookup for Empty {
+    fn management_context(&self, _: &str, _: &str) -> Option<Arc<ManagementContext>> {
+        None
+    }
+    fn api_resource(&self, _: &str, _: &str) -> Option<Arc<ApiResource>> {
+        None
+    }
+    fn secret_keys(&self, _: &str, _: &str) -> Option<BTreeSet<String>> {
+        None
+    }
+    fn config_map_keys(&self, _: &str, _: &str) -> Option<BTreeSet<String>> {
+        None
+    }
+    fn api_definitions(&self, _: Option<&str>) -> Vec<Arc<ApiDefinition>> {
+        Vec::new()
+    }
+}

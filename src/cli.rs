@@ -28,6 +28,58 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the CustomResourceDefinitions of the three kinds as YAML.
     Crds,
+    /// Run the admission webhook (HTTPS) and the probe/metrics server (HTTP).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address of the HTTPS webhook server (POST /validate, POST /mutate).
+    #[arg(long, env = "GKO_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Address of the plain-HTTP server for /healthz, /readyz and /metrics.
+    #[arg(long, env = "GKO_PROBE_LISTEN", default_value = "0.0.0.0:8081")]
+    pub probe_listen: std::net::SocketAddr,
+    /// PEM serving certificate (chain); reloaded without restart when it changes.
+    #[arg(
+        long,
+        env = "GKO_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "self_signed"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the serving certificate.
+    #[arg(long, env = "GKO_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Without certificate files: generate a CA and a serving certificate at start (written to --cert-dir).
+    #[arg(long, env = "GKO_SELF_SIGNED")]
+    pub self_signed: bool,
+    /// Folder for the generated CA (ca.crt) and serving certificate (tls.crt, tls.key).
+    #[arg(long, env = "GKO_CERT_DIR", default_value = "gko-certs")]
+    pub cert_dir: PathBuf,
+    /// DNS names and IP addresses of the generated serving certificate.
+    #[arg(
+        long = "self-signed-san",
+        env = "GKO_SELF_SIGNED_SANS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1"
+    )]
+    pub self_signed_sans: Vec<String>,
+    /// How often the certificate files are checked for changes.
+    #[arg(long, env = "GKO_CERT_RELOAD_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub cert_reload_interval: std::time::Duration,
+    /// Namespaces to watch (comma-separated); empty means all namespaces.
+    #[arg(long, env = "GKO_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Check context-path clashes against ApiDefinitions of every namespace, not only the API's own.
+    #[arg(long, env = "GKO_CLUSTER_WIDE_PATHS")]
+    pub cluster_wide_paths: bool,
+    /// Serve without a cluster: resolve references against these manifest files or folders.
+    #[arg(long, env = "GKO_MANIFESTS", value_delimiter = ',')]
+    pub manifests: Vec<PathBuf>,
+    /// How long in-flight reviews may take to finish after SIGTERM.
+    #[arg(long, env = "GKO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug)]

@@ -5,3 +5,7 @@ pub mod cli;
 pub mod crd;
 pub mod offline;
 pub mod resolve;
+pub mod serve;
+pub mod server;
+pub mod telemetry;
+pub mod tls;

@@ -7,7 +7,9 @@ use gko::offline;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    gko::telemetry::init_logging(cli.log_format, &cli.log);
     match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Crds => match gko::crd::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -38,6 +40,51 @@ fn main() -> ExitCode {
                 },
             }
             ExitCode::from(report.exit_code() as u8)
+        }
+    }
+}
+
+fn serve(args: gko::cli::ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gko serve: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let stop = tokio_util::sync::CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received: draining");
+            on_signal.cancel();
+        });
+        match gko::serve::run(args, stop).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "gko serve failed");
+                eprintln!("gko serve: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod api_definition;
 pub mod api_resource;
 pub mod management_context;
 pub mod patch;
+pub mod review;
 pub mod schema;
 pub mod templating;
 

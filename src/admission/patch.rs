@@ -1,1 +1,194 @@
-pub fn placeholder() {}
+//! Mutation: defaults and normalisation, returned to the API server as an RFC 6902 patch.
+//!
+//! [`defaulted`] is a pure function of the object and its namespace; [`patch`] is the minimal
+//! JSON patch (computed with `json-patch`'s diff) from the object to its defaulted form. Applying
+//! the defaults twice changes nothing, so mutating an already mutated object gives an empty patch.
+//!
+//! Every mutation is listed in README ("Mutations").
+
+use serde_json::{json, Map, Value};
+
+use crate::admission::api_definition::normalise_path;
+use crate::crd::Kind;
+
+/// The object with gko's defaults filled in and its values normalised.
+pub fn defaulted(kind: Kind, object: &Value, namespace: &str) -> Value {
+    let mut out = object.clone();
+    if let Some(spec) = out.get_mut("spec").and_then(Value::as_object_mut) {
+        match kind {
+            Kind::ApiDefinition => api_definition(spec, namespace),
+            Kind::ManagementContext => management_context(spec, namespace),
+            Kind::ApiResource => api_resource(spec),
+        }
+    }
+    out
+}
+
+/// The JSON patch from `object` to its defaulted form (empty when nothing changes).
+pub fn patch(kind: Kind, object: &Value, namespace: &str) -> json_patch::Patch {
+    json_patch::diff(object, &defaulted(kind, object, namespace))
+}
+
+fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
+    match map.get(key) {
+        None | Some(Value::Null) => {
+            map.insert(key.to_string(), value);
+        }
+        Some(_) => {}
+    }
+}
+
+fn default_ref_namespace(reference: Option<&mut Value>, namespace: &str) {
+    if let Some(r) = reference.and_then(Value::as_object_mut) {
+        let empty = r
+            .get("namespace")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if empty {
+            r.insert("namespace".into(), Value::String(namespace.to_string()));
+        }
+    }
+}
+
+fn api_definition(spec: &mut Map<String, Value>, namespace: &str) {
+    default_ref_namespace(spec.get_mut("contextRef"), namespace);
+    if let Some(resources) = spec.get_mut("resources").and_then(Value::as_array_mut) {
+        for res in resources {
+            default_ref_namespace(res.get_mut("ref"), namespace);
+        }
+    }
+    set_default(spec, "state", json!("STARTED"));
+    set_default(spec, "visibility", json!("PRIVATE"));
+    set_default(spec, "definition_context", json!({}));
+    if let Some(ctx) = spec
+        .get_mut("definition_context")
+        .and_then(Value::as_object_mut)
+    {
+        set_default(ctx, "origin", json!("kubernetes"));
+        set_default(ctx, "mode", json!("fully_managed"));
+    }
+    if let Some(plans) = spec.get_mut("plans").and_then(Value::as_array_mut) {
+        for plan in plans.iter_mut().filter_map(Value::as_object_mut) {
+            set_default(plan, "status", json!("PUBLISHED"));
+            set_default(plan, "type", json!("API"));
+            set_default(plan, "validation", json!("AUTO"));
+        }
+    }
+    if let Some(proxy) = spec.get_mut("proxy").and_then(Value::as_object_mut) {
+        if let Some(hosts) = proxy.get_mut("virtual_hosts").and_then(Value::as_array_mut) {
+            for vh in hosts.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(Value::String(path)) = vh.get_mut("path") {
+                    let normal = normalise_path(path);
+                    if *path != normal {
+                        *path = normal;
+                    }
+                }
+            }
+        }
+        if let Some(groups) = proxy.get_mut("groups").and_then(Value::as_array_mut) {
+            for group in groups.iter_mut().filter_map(Value::as_object_mut) {
+                if let Some(endpoints) = group.get_mut("endpoints").and_then(Value::as_array_mut) {
+                    for ep in endpoints.iter_mut().filter_map(Value::as_object_mut) {
+                        set_default(ep, "type", json!("http"));
+                        set_default(ep, "weight", json!(1));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn management_context(spec: &mut Map<String, Value>, namespace: &str) {
+    if let Some(Value::String(url)) = spec.get_mut("baseUrl") {
+        let trimmed = url.trim().trim_end_matches('/').to_string();
+        if trimmed.contains("://") && *url != trimmed {
+            *url = trimmed;
+        }
+    }
+    if let Some(auth) = spec.get_mut("auth") {
+        default_ref_namespace(auth.get_mut("secretRef"), namespace);
+    }
+}
+
+fn api_resource(spec: &mut Map<String, Value>) {
+    set_default(spec, "enabled", json!(true));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api() -> Value {
+        json!({
+            "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiDefinition",
+            "metadata": {"name": "a", "namespace": "team"},
+            "spec": {
+                "name": "a", "version": "1",
+                "contextRef": {"name": "dev"},
+                "resources": [{"ref": {"name": "cache"}}, {"name": "inline", "type": "cache", "configuration": {}}],
+                "plans": [{"name": "free", "security": "KEY_LESS"}],
+                "proxy": {"virtual_hosts": [{"path": "a/b/"}, {"path": "/"}],
+                          "groups": [{"endpoints": [{"name": "e", "target": "https://x"}]}]}
+            }
+        })
+    }
+
+    #[test]
+    fn fills_defaults_and_normalises_paths() {
+        let out = defaulted(Kind::ApiDefinition, &api(), "team");
+        let spec = &out["spec"];
+        assert_eq!(spec["contextRef"]["namespace"], "team");
+        assert_eq!(spec["resources"][0]["ref"]["namespace"], "team");
+        assert!(spec["resources"][1].get("ref").is_none());
+        assert_eq!(spec["state"], "STARTED");
+        assert_eq!(spec["visibility"], "PRIVATE");
+        assert_eq!(
+            spec["definition_context"],
+            json!({"origin": "kubernetes", "mode": "fully_managed"})
+        );
+        assert_eq!(spec["plans"][0]["status"], "PUBLISHED");
+        assert_eq!(spec["plans"][0]["type"], "API");
+        assert_eq!(spec["plans"][0]["validation"], "AUTO");
+        assert_eq!(spec["proxy"]["virtual_hosts"][0]["path"], "/a/b");
+        assert_eq!(spec["proxy"]["virtual_hosts"][1]["path"], "/");
+        assert_eq!(spec["proxy"]["groups"][0]["endpoints"][0]["type"], "http");
+        assert_eq!(spec["proxy"]["groups"][0]["endpoints"][0]["weight"], 1);
+    }
+
+    #[test]
+    fn explicit_values_are_kept() {
+        let mut obj = api();
+        obj["spec"]["state"] = json!("STOPPED");
+        obj["spec"]["plans"][0]["status"] = json!("STAGING");
+        obj["spec"]["contextRef"]["namespace"] = json!("other");
+        let out = defaulted(Kind::ApiDefinition, &obj, "team");
+        assert_eq!(out["spec"]["state"], "STOPPED");
+        assert_eq!(out["spec"]["plans"][0]["status"], "STAGING");
+        assert_eq!(out["spec"]["contextRef"]["namespace"], "other");
+    }
+
+    #[test]
+    fn patch_applies_and_second_mutation_is_empty() {
+        let obj = api();
+        let p = patch(Kind::ApiDefinition, &obj, "team");
+        assert!(!p.0.is_empty());
+        let mut applied = obj.clone();
+        json_patch::patch(&mut applied, &p).expect("patch applies");
+        assert_eq!(applied, defaulted(Kind::ApiDefinition, &obj, "team"));
+        assert!(patch(Kind::ApiDefinition, &applied, "team").0.is_empty());
+    }
+
+    #[test]
+    fn context_base_url_loses_trailing_slash_and_resource_is_enabled() {
+        let ctx = json!({"spec": {"baseUrl": "https://apim.example.com/"}});
+        assert_eq!(
+            defaulted(Kind::ManagementContext, &ctx, "ns")["spec"]["baseUrl"],
+            "https://apim.example.com"
+        );
+        let res = json!({"spec": {"name": "c"}});
+        assert_eq!(
+            defaulted(Kind::ApiResource, &res, "ns")["spec"]["enabled"],
+            true
+        );
+    }
+}

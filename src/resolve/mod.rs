@@ -4,11 +4,16 @@
 //! and the ApiDefinitions of a namespace through [`Lookup`]. [`files::ManifestSet`] implements it over
 //! a set of manifests (for `gko validate`); `cluster` implements it over the live cluster cache.
 
+pub mod cluster;
 pub mod files;
+pub mod refs;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
+use crate::admission::Request;
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
 
 /// Read-only access to the objects the rules refer to.
@@ -64,5 +69,44 @@ impl Lookup for Empty {
     }
     fn api_definitions(&self, _: Option<&str>) -> Vec<Arc<ApiDefinition>> {
         Vec::new()
+    }
+}
+
+/// A reference could not be read (the API server failed, not "not found").
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error("could not read {what}: {message}")]
+    Read { what: String, message: String },
+}
+
+/// Gives the engine a [`Lookup`] for one admission request, fetching first whatever the request
+/// needs and a cache lacks. The webhook server holds one.
+pub trait Resolver: Send + Sync {
+    fn resolve<'a>(
+        &'a self,
+        req: &'a Request<'a>,
+    ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>>;
+    /// True once the caches have synced (the webhook is not ready before).
+    fn is_ready(&self) -> bool;
+    /// Sizes of the caches, for metrics, when there are caches.
+    fn cache_sizes(&self) -> Option<cluster::CacheSizes> {
+        None
+    }
+}
+
+/// A resolver over a fixed set of objects (tests, and `gko serve --manifests` without a cluster).
+pub struct StaticResolver(pub Arc<files::ManifestSet>);
+
+impl Resolver for StaticResolver {
+    fn resolve<'a>(
+        &'a self,
+        _req: &'a Request<'a>,
+    ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>> {
+        let set: Arc<dyn Lookup> = self.0.clone();
+        Box::pin(async move { Ok(set) })
+    }
+
+    fn is_ready(&self) -> bool {
+        true
     }
 }

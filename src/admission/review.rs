@@ -1,0 +1,322 @@
+//! The `AdmissionReview` (admission.k8s.io/v1) wire contract, and the one dispatch from a review
+//! to the engine (validate) or to the defaults (mutate).
+//!
+//! Parsing and answering are written against the JSON the API server sends, not a client
+//! library's types, so that the response is exactly what the API server expects: the `uid`
+//! echoed, `patchType: JSONPatch` with `patch` as a base64 string, denials as `allowed: false` with
+//! `status.code` 403 (400 for a malformed request), warnings in `warnings`.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{patch, Engine, Operation, Request};
+use crate::crd::{Kind, GROUP};
+use crate::resolve::Resolver;
+
+pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
+
+/// The body is not an AdmissionReview at all: the HTTP answer is 400 with this reason.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BadReview {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("the body is not an admission.k8s.io/v1 AdmissionReview: {0}")]
+    NotAReview(String),
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn {
+    api_version: Option<String>,
+    kind: Option<String>,
+    request: Option<RequestIn>,
+}
+
+#[derive(Deserialize, Debug, Default, Clone, PartialEq, Eq)]
+pub struct GroupVersionKind {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// The fields of `AdmissionRequest` gko reads.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestIn {
+    pub uid: String,
+    #[serde(default)]
+    pub kind: GroupVersionKind,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub operation: String,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// The outcome of a review, with what metrics and logs need.
+#[derive(Debug, Clone)]
+pub struct Reviewed {
+    /// The whole `AdmissionReview` to send back.
+    pub body: Value,
+    pub uid: String,
+    pub kind: String,
+    pub operation: String,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Patched,
+    Denied,
+    /// Could not decide (a reference could not be read); the request is refused.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Patched => "patched",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut {
+    uid: String,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    /// Base64 of the JSON patch (a string on the wire, never an array of numbers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
+}
+
+fn review(response: ResponseOut) -> Value {
+    json!({
+        "apiVersion": ADMISSION_API_VERSION,
+        "kind": "AdmissionReview",
+        "response": response,
+    })
+}
+
+fn status(code: u16, message: &str) -> Value {
+    let reason = match code {
+        400 => "BadRequest",
+        403 => "Forbidden",
+        _ => "InternalError",
+    };
+    json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
+}
+
+/// Parses a body into the request it carries.
+pub fn parse(body: &[u8]) -> Result<RequestIn, BadReview> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BadReview::NotJson(e.to_string()))?;
+    let review: ReviewIn =
+        serde_json::from_value(value).map_err(|e| BadReview::NotAReview(e.to_string()))?;
+    if review.kind.as_deref() != Some("AdmissionReview") {
+        return Err(BadReview::NotAReview(format!(
+            "kind is {:?}, expected \"AdmissionReview\"",
+            review.kind.unwrap_or_default()
+        )));
+    }
+    if review.api_version.as_deref() != Some(ADMISSION_API_VERSION) {
+        return Err(BadReview::NotAReview(format!(
+            "apiVersion is {:?}; gko answers {ADMISSION_API_VERSION} only (set admissionReviewVersions: [v1])",
+            review.api_version.unwrap_or_default()
+        )));
+    }
+    let request = review
+        .request
+        .ok_or_else(|| BadReview::NotAReview("it has no request".into()))?;
+    if request.uid.is_empty() {
+        return Err(BadReview::NotAReview("request.uid is empty".into()));
+    }
+    Ok(request)
+}
+
+struct Checked<'a> {
+    kind: Kind,
+    operation: Operation,
+    request: Request<'a>,
+}
+
+/// Checks what the engine needs; a refusal (status 400) is returned as the `Err` response.
+fn check<'a>(req: &'a RequestIn) -> Result<Checked<'a>, Box<ResponseOut>> {
+    let refuse = |message: String| {
+        Box::new(ResponseOut {
+            uid: req.uid.clone(),
+            allowed: false,
+            status: Some(status(400, &message)),
+            ..Default::default()
+        })
+    };
+    let kind = match Kind::from_kind(&req.kind.kind) {
+        Some(k) if req.kind.group == GROUP => k,
+        _ => {
+            return Err(refuse(format!(
+                "gko does not handle {}/{} {}; it validates gravitee.io/v1alpha1 ManagementContext, ApiDefinition and ApiResource only (check the webhook configuration's rules)",
+                req.kind.group, req.kind.version, req.kind.kind
+            )))
+        }
+    };
+    let Some(operation) = Operation::parse(&req.operation) else {
+        return Err(refuse(format!("unknown operation {:?}", req.operation)));
+    };
+    let object = req.object.as_ref().filter(|o| !o.is_null());
+    let old_object = req.old_object.as_ref().filter(|o| !o.is_null());
+    let name = if req.name.is_empty() {
+        object
+            .and_then(|o| o.pointer("/metadata/name"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    } else {
+        &req.name
+    };
+    match operation {
+        Operation::Create | Operation::Update if object.is_none() => {
+            return Err(refuse(format!(
+                "a {} request must carry request.object",
+                req.operation
+            )))
+        }
+        Operation::Delete if old_object.is_none() && name.is_empty() => {
+            return Err(refuse("a DELETE request must name the object".into()))
+        }
+        _ => {}
+    }
+    Ok(Checked {
+        kind,
+        operation,
+        request: Request {
+            operation,
+            kind,
+            namespace: &req.namespace,
+            name,
+            object,
+            old_object,
+        },
+    })
+}
+
+fn reviewed(req: &RequestIn, response: ResponseOut, outcome: Outcome) -> Reviewed {
+    Reviewed {
+        uid: req.uid.clone(),
+        kind: req.kind.kind.clone(),
+        operation: req.operation.clone(),
+        outcome,
+        body: review(response),
+    }
+}
+
+/// Answers a validating review. `dryRun` requests get the same answer; validation has no side
+/// effect of any kind.
+pub async fn validate(req: &RequestIn, engine: &Engine, resolver: &dyn Resolver) -> Reviewed {
+    let checked = match check(req) {
+        Ok(c) => c,
+        Err(response) => return reviewed(req, *response, Outcome::Denied),
+    };
+    let lookup = match resolver.resolve(&checked.request).await {
+        Ok(l) => l,
+        Err(e) => {
+            let response = ResponseOut {
+                uid: req.uid.clone(),
+                allowed: false,
+                status: Some(status(
+                    500,
+                    &format!("{e}; gko cannot decide without it, retry"),
+                )),
+                ..Default::default()
+            };
+            return reviewed(req, response, Outcome::Error);
+        }
+    };
+    let verdict = engine.validate(&checked.request, lookup.as_ref());
+    let name = checked.request.name;
+    let warnings = verdict.warning_lines(checked.kind, &req.namespace, name);
+    let (response, outcome) = if verdict.allowed() {
+        (
+            ResponseOut {
+                uid: req.uid.clone(),
+                allowed: true,
+                warnings,
+                ..Default::default()
+            },
+            Outcome::Allowed,
+        )
+    } else {
+        let message = verdict.denial_message(checked.kind, &req.namespace, name);
+        (
+            ResponseOut {
+                uid: req.uid.clone(),
+                allowed: false,
+                status: Some(status(403, &message)),
+                warnings,
+                ..Default::default()
+            },
+            Outcome::Denied,
+        )
+    };
+    reviewed(req, response, outcome)
+}
+
+/// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the
+/// object already has them.
+pub fn mutate(req: &RequestIn) -> Reviewed {
+    let checked = match check(req) {
+        Ok(c) => c,
+        Err(response) => return reviewed(req, *response, Outcome::Denied),
+    };
+    let allow = ResponseOut {
+        uid: req.uid.clone(),
+        allowed: true,
+        ..Default::default()
+    };
+    let object = match (checked.operation, checked.request.object) {
+        (Operation::Create | Operation::Update, Some(o)) => o,
+        _ => return reviewed(req, allow, Outcome::Allowed),
+    };
+    let ops = patch::patch(checked.kind, object, &req.namespace);
+    if ops.0.is_empty() {
+        return reviewed(req, allow, Outcome::Allowed);
+    }
+    match serde_json::to_vec(&ops) {
+        Ok(bytes) => {
+            let response = ResponseOut {
+                patch_type: Some("JSONPatch"),
+                patch: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                ..allow
+            };
+            reviewed(req, response, Outcome::Patched)
+        }
+        Err(e) => {
+            let response = ResponseOut {
+                uid: req.uid.clone(),
+                allowed: false,
+                status: Some(status(500, &format!("gko could not encode its patch: {e}"))),
+                ..Default::default()
+            };
+            reviewed(req, response, Outcome::Error)
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `gko serve`: wires certificates, caches, the engine and the servers together.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::{Engine, Settings};
+use crate::cli::ServeArgs;
+use crate::offline;
+use crate::resolve::cluster::{ClusterCache, Scope};
+use crate::resolve::files::ManifestSet;
+use crate::resolve::{Resolver, StaticResolver};
+use crate::server::{self, AppState};
+use crate::telemetry::Metrics;
+use crate::tls::{self, CertFiles, CertReloader};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("no serving certificate: pass --tls-cert and --tls-key, or --self-signed")]
+    NoCertificate,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot reach a Kubernetes cluster ({0}); set KUBECONFIG, run in a cluster, or pass --manifests to serve without one")]
+    NoCluster(String),
+    #[error("cannot read --manifests: {0}")]
+    Manifests(String),
+}
+
+fn certificate(args: &ServeArgs) -> Result<CertFiles, ServeError> {
+    match (&args.tls_cert, &args.tls_key, args.self_signed) {
+        (Some(cert), Some(key), _) => Ok(CertFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (_, _, true) => {
+            let generated = tls::self_signed(&args.cert_dir, &args.self_signed_sans)?;
+            let ca = std::fs::canonicalize(&generated.ca).unwrap_or(generated.ca.clone());
+            tracing::info!(ca = %ca.display(), sans = ?args.self_signed_sans, "generated a self-signed CA and serving certificate");
+            eprintln!("gko: self-signed CA written to {}", ca.display());
+            Ok(generated.files)
+        }
+        _ => Err(ServeError::NoCertificate),
+    }
+}
+
+async fn resolver(args: &ServeArgs) -> Result<Arc<dyn Resolver>, ServeError> {
+    if !args.manifests.is_empty() {
+        let mut errors = Vec::new();
+        let docs = offline::load(&args.manifests, &mut errors);
+        if let Some(e) = errors.first() {
+            return Err(ServeError::Manifests(format!("{}: {}", e.file, e.message)));
+        }
+        let mut set = ManifestSet::new();
+        for d in &docs {
+            let ns = d
+                .value
+                .pointer("/metadata/namespace")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("default");
+            set.insert(ns, &d.value);
+        }
+        tracing::info!(
+            documents = docs.len(),
+            "serving without a cluster, references resolved against --manifests"
+        );
+        return Ok(Arc::new(StaticResolver(Arc::new(set))));
+    }
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| ServeError::NoCluster(e.to_string()))?;
+    let scope = Scope::from_list(&args.namespaces);
+    Ok(Arc::new(ClusterCache::start(client, &scope)))
+}
+
+/// Runs until `stop` is cancelled (SIGTERM), then shuts down gracefully.
+pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeError> {
+    let metrics = Arc::new(Metrics::new());
+    let files = certificate(&args)?;
+    let reloader = Arc::new(CertReloader::load(files)?);
+    let tls_config = tls::server_config(reloader.cert.clone())?;
+    let reload_metrics = metrics.clone();
+    reloader.clone().spawn(
+        args.cert_reload_interval,
+        move || {
+            reload_metrics.tls_reloads.inc();
+        },
+        stop.clone(),
+    );
+
+    let resolver = resolver(&args).await?;
+    let engine = Engine::new(Settings {
+        cluster_wide_paths: args.cluster_wide_paths,
+    });
+    let state = AppState::new(engine, resolver, metrics);
+    state.tls_ready.store(true, Ordering::SeqCst);
+
+    let webhook = server::bind(args.listen).await?;
+    let probes = server::bind(args.probe_listen).await?;
+    tracing::info!(webhook = %webhook.local_addr()?, probes = %probes.local_addr()?, "gko serving");
+
+    let probe_task = tokio::spawn(server::serve_plain(
+        probes,
+        server::probe_router(state.clone()),
+        stop.clone(),
+    ));
+    server::serve_tls(
+        webhook,
+        tls_config,
+        server::webhook_router(state),
+        stop.clone(),
+        args.shutdown_timeout,
+    )
+    .await;
+    stop.cancel();
+    let _ = probe_task.await;
+    tracing::info!("gko stopped");
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Logs (`tracing`, text or JSON) and Prometheus metrics.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::cli::LogFormat;
+
+/// Installs the global tracing subscriber. Safe to call more than once (later calls do nothing).
+pub fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    pub webhook: String,
+    pub kind: String,
+    pub operation: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabel {
+    pub webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+/// Every metric gko exports, registered in one registry.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    pub reviews: Family<ReviewLabels, Counter>,
+    pub review_seconds: Family<WebhookLabel, Histogram>,
+    pub bad_requests: Family<ReasonLabel, Counter>,
+    pub cache_objects: Family<KindLabel, Gauge>,
+    pub tls_reloads: Counter,
+    pub reconciles: Family<ReviewLabels, Counter>,
+    pub reconcile_seconds: Family<KindLabel, Histogram>,
+    pub apim_calls: Family<ReasonLabel, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gko");
+        let reviews = Family::<ReviewLabels, Counter>::default();
+        let review_seconds = Family::<WebhookLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let bad_requests = Family::<ReasonLabel, Counter>::default();
+        let cache_objects = Family::<KindLabel, Gauge>::default();
+        let tls_reloads = Counter::default();
+        let reconciles = Family::<ReviewLabels, Counter>::default();
+        let reconcile_seconds = Family::<KindLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let apim_calls = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Admission reviews answered, by webhook, kind, operation and outcome",
+            reviews.clone(),
+        );
+        registry.register(
+            "admission_review_duration_seconds",
+            "Time to answer an admission review",
+            review_seconds.clone(),
+        );
+        registry.register(
+            "admission_bad_requests",
+            "Requests that were not a readable AdmissionReview",
+            bad_requests.clone(),
+        );
+        registry.register(
+            "cache_objects",
+            "Objects in the watch caches, by kind",
+            cache_objects.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "Serving certificate reloads",
+            tls_reloads.clone(),
+        );
+        registry.register(
+            "reconciles",
+            "Reconciliations, by kind and outcome",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time of one reconciliation",
+            reconcile_seconds.clone(),
+        );
+        registry.register(
+            "apim_calls",
+            "Management API calls, by result",
+            apim_calls.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            reviews,
+            review_seconds,
+            bad_requests,
+            cache_objects,
+            tls_reloads,
+            reconciles,
+            reconcile_seconds,
+            apim_calls,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            if encode(&mut out, &registry).is_err() {
+                out.clear();
+            }
+        }
+        out
+    }
+
+    pub fn set_cache_size(&self, kind: &str, size: usize) {
+        self.cache_objects
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.reviews
+            .get_or_create(&ReviewLabels {
+                webhook: "validate".into(),
+                kind: "ApiDefinition".into(),
+                operation: "CREATE".into(),
+                outcome: "denied".into(),
+            })
+            .inc();
+        m.review_seconds
+            .get_or_create(&WebhookLabel {
+                webhook: "validate".into(),
+            })
+            .observe(0.002);
+        m.set_cache_size("ApiDefinition", 3);
+        let text = m.render();
+        assert!(text.contains(
+            "gko_admission_reviews_total{webhook=\"validate\",kind=\"ApiDefinition\",operation=\"CREATE\",outcome=\"denied\"} 1"
+        ), "{text}");
+        assert!(
+            text.contains("gko_admission_review_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gko_cache_objects{kind=\"ApiDefinition\"} 3"),
+            "{text}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! gko: admission webhook and operator for Gravitee API Management.
 
 pub mod admission;
+pub mod apim;
 pub mod cli;
 pub mod crd;
 pub mod offline;

@@ -1,0 +1,4 @@
+//! Shared test support. Each integration test crate includes it with `mod support;` and uses what it needs.
+#![allow(dead_code)]
+
+pub mod apim;

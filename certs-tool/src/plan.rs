@@ -329,6 +329,9 @@ impl Plan {
         }
         match &self.serving {
             ServingAction::Keep => {}
+            ServingAction::Issue { .. } if self.ca != CaAction::Keep => {
+                out.push("issue a serving certificate signed by the new CA".into())
+            }
             ServingAction::Issue { reason } => {
                 out.push(format!("renew serving certificate: {reason}"))
             }

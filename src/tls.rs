@@ -202,56 +202,30 @@ pub struct SelfSigned {
 }
 
 /// Generates a CA and a serving certificate for `names` (DNS names or IP addresses) into `dir`
-/// (`ca.crt`, `tls.crt`, `tls.key`; ECDSA P-256).
+/// (`ca.crt`, `tls.crt`, `tls.key`; ECDSA P-256), with certs-tool's certificate code.
 pub fn self_signed(dir: &Path, names: &[String]) -> Result<SelfSigned, TlsError> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    let gen = |e: certs_tool::Error| TlsError::Generate(e.to_string());
+    let sans = names
+        .iter()
+        .map(|n| n.parse::<certs_tool::San>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(gen)?;
+    let day = time::Duration::days(1);
+    let ca = certs_tool::Lifetime {
+        validity: day * 365 * 5,
+        backdate: time::Duration::minutes(1),
     };
-    let gen = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    let ca_key = KeyPair::generate().map_err(gen)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "gko self-signed CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(gen)?;
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-
-    let key = KeyPair::generate().map_err(gen)?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(gen)?;
-    params.distinguished_name.push(
-        DnType::CommonName,
-        names.first().cloned().unwrap_or_else(|| "gko".into()),
-    );
-    for n in names {
-        let san = match n.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(n.clone().try_into().map_err(gen)?),
-        };
-        params.subject_alt_names.push(san);
-    }
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &issuer).map_err(gen)?;
-
-    std::fs::create_dir_all(dir).map_err(|e| TlsError::Read {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
-    let write = |name: &str, content: String| -> Result<PathBuf, TlsError> {
-        let p = dir.join(name);
-        std::fs::write(&p, content).map_err(|e| TlsError::Read {
-            path: p.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(p)
+    let serving = certs_tool::Lifetime {
+        validity: day * 365,
+        backdate: time::Duration::minutes(1),
     };
+    let generated = certs_tool::generate_self_signed(&sans, time::OffsetDateTime::now_utc(), ca, serving).map_err(gen)?;
+    certs_tool::write_self_signed(dir, &generated).map_err(gen)?;
     Ok(SelfSigned {
-        ca: write("ca.crt", ca_cert.pem())?,
+        ca: dir.join("ca.crt"),
         files: CertFiles {
-            cert: write("tls.crt", cert.pem())?,
-            key: write("tls.key", key.serialize_pem())?,
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
         },
     })
 }

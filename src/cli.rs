@@ -29,7 +29,7 @@ pub enum Command {
     /// Print the CustomResourceDefinitions of the three kinds as YAML.
     Crds,
     /// Run the admission webhook (HTTPS) and the probe/metrics server (HTTP).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -77,6 +77,35 @@ pub struct ServeArgs {
     /// Serve without a cluster: resolve references against these manifest files or folders.
     #[arg(long, env = "GKO_MANIFESTS", value_delimiter = ',')]
     pub manifests: Vec<PathBuf>,
+    /// Manage the certificate in the cluster like `certs-tool ensure`: create or renew the CA and
+    /// serving certificate in --cert-secret, patch the caBundle of --webhook-config, serve the result
+    /// from --cert-dir, and renew in time while running.
+    #[arg(long, env = "GKO_MANAGE_CERTS", conflicts_with_all = ["tls_cert", "self_signed"])]
+    pub manage_certs: bool,
+    /// Service name the serving certificate is made for (with --manage-certs).
+    #[arg(long, env = "GKO_WEBHOOK_SERVICE", default_value = "gko-webhook")]
+    pub webhook_service: String,
+    /// Namespace of that Service and of the certificate Secret (with --manage-certs).
+    #[arg(long, env = "GKO_WEBHOOK_NAMESPACE", default_value = "gko")]
+    pub webhook_namespace: String,
+    /// `kubernetes.io/tls` Secret holding the CA and serving certificate (with --manage-certs).
+    #[arg(long, env = "GKO_CERT_SECRET", default_value = "gko-webhook-cert")]
+    pub cert_secret: String,
+    /// Webhook configurations whose caBundle is kept up to date (with --manage-certs).
+    #[arg(
+        long = "webhook-config",
+        env = "GKO_WEBHOOK_CONFIGS",
+        value_delimiter = ',',
+        default_value = "gko-validating,gko-mutating"
+    )]
+    pub webhook_configs: Vec<String>,
+    /// Extra DNS names or IP addresses for the managed serving certificate.
+    #[arg(
+        long = "cert-extra-san",
+        env = "GKO_CERT_EXTRA_SANS",
+        value_delimiter = ','
+    )]
+    pub cert_extra_sans: Vec<String>,
     /// How long in-flight reviews may take to finish after SIGTERM.
     #[arg(long, env = "GKO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     gko::telemetry::init_logging(cli.log_format, &cli.log);
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Crds => match gko::crd::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");

@@ -19,7 +19,9 @@ use crate::tls::{self, CertFiles, CertReloader};
 pub enum ServeError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("no serving certificate: pass --tls-cert and --tls-key, or --self-signed")]
+    #[error(
+        "no serving certificate: pass --tls-cert and --tls-key, --self-signed, or --manage-certs"
+    )]
     NoCertificate,
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -27,9 +29,97 @@ pub enum ServeError {
     NoCluster(String),
     #[error("cannot read --manifests: {0}")]
     Manifests(String),
+    #[error("--manage-certs: {0}")]
+    Certs(String),
 }
 
-fn certificate(args: &ServeArgs) -> Result<CertFiles, ServeError> {
+/// `--manage-certs`: ensure the certificate in the cluster, write it to --cert-dir, and keep
+/// ensuring it in time (renewal, CA rotation) for as long as gko runs. The reloader serves the
+/// new files without restart.
+async fn managed_certificate(
+    args: &ServeArgs,
+    stop: &CancellationToken,
+) -> Result<CertFiles, ServeError> {
+    let client = kube::Client::try_default()
+        .await
+        .map_err(|e| ServeError::NoCluster(e.to_string()))?;
+    let mut cfg = certs_tool::EnsureConfig::new(
+        args.webhook_service.clone(),
+        args.webhook_namespace.clone(),
+        args.cert_secret.clone(),
+        args.webhook_configs.clone(),
+    );
+    cfg.field_manager = "gko".into();
+    for san in &args.cert_extra_sans {
+        let parsed = san
+            .parse::<certs_tool::San>()
+            .map_err(|e| ServeError::Certs(e.to_string()))?;
+        cfg.certs.extra_sans.push(parsed);
+    }
+    let outcome = certs_tool::ensure(&client, &cfg)
+        .await
+        .map_err(|e| ServeError::Certs(e.to_string()))?;
+    let files = write_managed(&args.cert_dir, &outcome)?;
+    tracing::info!(secret = %cfg.secret_ref(), written = outcome.secret_written, patched = outcome.patched.len(), next = %outcome.next_action_at, "certificate ensured");
+    let stop = stop.clone();
+    let dir = args.cert_dir.clone();
+    tokio::spawn(async move {
+        let mut next = outcome.next_action_at;
+        loop {
+            let wait = (next - time::OffsetDateTime::now_utc())
+                .clamp(time::Duration::seconds(5), time::Duration::hours(1));
+            let wait =
+                std::time::Duration::from_secs(u64::try_from(wait.whole_seconds()).unwrap_or(60));
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            match certs_tool::ensure(&client, &cfg).await {
+                Ok(outcome) => {
+                    next = outcome.next_action_at;
+                    if let Err(e) = write_managed(&dir, &outcome) {
+                        tracing::error!(error = %e, "cannot write the renewed certificate");
+                    } else if outcome.secret_written || !outcome.patched.is_empty() {
+                        tracing::info!(patched = outcome.patched.len(), "certificate renewed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "certificate check failed, retrying in a minute");
+                    next = time::OffsetDateTime::now_utc() + time::Duration::minutes(1);
+                }
+            }
+        }
+    });
+    Ok(files)
+}
+
+fn write_managed(
+    dir: &std::path::Path,
+    outcome: &certs_tool::EnsureOutcome,
+) -> Result<CertFiles, ServeError> {
+    std::fs::create_dir_all(dir)?;
+    let files = CertFiles {
+        cert: dir.join("tls.crt"),
+        key: dir.join("tls.key"),
+    };
+    // Key first, then certificate, each through a rename: the reloader only swaps once the pair
+    // parses and matches.
+    write_atomic(&files.key, outcome.serving.key_pem.expose_pem().as_bytes())?;
+    write_atomic(&files.cert, outcome.serving.cert_pem.as_bytes())?;
+    write_atomic(&dir.join("ca.crt"), outcome.ca_bundle.as_bytes())?;
+    Ok(files)
+}
+
+fn write_atomic(path: &std::path::Path, content: &[u8]) -> Result<(), std::io::Error> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, content)?;
+    std::fs::rename(&tmp, path)
+}
+
+async fn certificate(args: &ServeArgs, stop: &CancellationToken) -> Result<CertFiles, ServeError> {
+    if args.manage_certs {
+        return managed_certificate(args, stop).await;
+    }
     match (&args.tls_cert, &args.tls_key, args.self_signed) {
         (Some(cert), Some(key), _) => Ok(CertFiles {
             cert: cert.clone(),
@@ -78,7 +168,7 @@ async fn resolver(args: &ServeArgs) -> Result<Arc<dyn Resolver>, ServeError> {
 /// Runs until `stop` is cancelled (SIGTERM), then shuts down gracefully.
 pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new());
-    let files = certificate(&args)?;
+    let files = certificate(&args, &stop).await?;
     let reloader = Arc::new(CertReloader::load(files)?);
     let tls_config = tls::server_config(reloader.cert.clone())?;
     let reload_metrics = metrics.clone();

@@ -30,11 +30,11 @@ pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
     context_ref_resolves(ctx, &spec, verdict);
     local_needs_context(&spec, verdict);
     cross_ids_well_formed(&spec, verdict);
-    let resource_names = resources(ctx, &spec, verdict);
+    let api_resources = resources(ctx, &spec, verdict);
     plans_present_unless_stopped(&spec, verdict);
     plan_names_unique(&spec, verdict);
     plan_security_known(&spec, verdict);
-    plan_security_configured(&spec, &resource_names, verdict);
+    plan_security_configured(&spec, &api_resources, verdict);
     entrypoints(&spec, verdict);
     no_clash_with_other_apis(ctx, &spec, verdict);
     endpoints(&spec, verdict);
@@ -117,18 +117,28 @@ pub fn cross_ids_well_formed(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
     }
 }
 
+/// The resources of an API as far as they could be resolved.
+#[derive(Debug, Default)]
+pub struct ApiResources {
+    /// Resource name to resource type.
+    pub types: HashMap<String, String>,
+    /// Some `ref` did not resolve, so a name missing from `types` may still be a resource of the
+    /// API (the missing reference is reported on its own).
+    pub unresolved_refs: bool,
+}
+
 /// Rules on `spec.resources`: a `ref` names an existing ApiResource; an inline resource has a name,
 /// a type and a configuration; resource names are unique. Returns the resolved names and types.
-pub fn resources(
-    ctx: &Ctx<'_>,
-    spec: &ApiDefinitionSpec,
-    verdict: &mut Verdict,
-) -> HashMap<String, String> {
-    let mut names: HashMap<String, String> = HashMap::new();
+pub fn resources(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict: &mut Verdict) -> ApiResources {
+    let mut out = ApiResources::default();
     let mut first_at: HashMap<String, usize> = HashMap::new();
     for (i, res) in spec.resources.iter().flatten().enumerate() {
         let resolved = match &res.reference {
-            Some(r) => resource_ref(ctx, i, res, r, verdict),
+            Some(r) => {
+                let found = resource_ref(ctx, i, res, r, verdict);
+                out.unresolved_refs |= found.is_none();
+                found
+            }
             None => inline_resource(i, res, verdict),
         };
         let Some((name, type_)) = resolved else {
@@ -142,9 +152,9 @@ pub fn resources(
             continue;
         }
         first_at.insert(name.clone(), i);
-        names.insert(name, type_);
+        out.types.insert(name, type_);
     }
-    names
+    out
 }
 
 fn resource_ref(
@@ -296,7 +306,7 @@ pub fn plan_security_known(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 /// Rule: OAUTH2 plans name an OAuth2 resource of the API; JWT plans say how to verify tokens.
 pub fn plan_security_configured(
     spec: &ApiDefinitionSpec,
-    resources: &HashMap<String, String>,
+    resources: &ApiResources,
     verdict: &mut Verdict,
 ) {
     for (i, plan) in spec.plans.iter().flatten().enumerate() {
@@ -336,7 +346,7 @@ fn security_definition(
     }
 }
 
-fn oauth2_plan(i: usize, plan: &Plan, resources: &HashMap<String, String>, verdict: &mut Verdict) {
+fn oauth2_plan(i: usize, plan: &Plan, resources: &ApiResources, verdict: &mut Verdict) {
     let def = match security_definition(i, plan, verdict) {
         Ok(Some(def)) => def,
         Ok(None) => {
@@ -362,7 +372,9 @@ fn oauth2_plan(i: usize, plan: &Plan, resources: &HashMap<String, String>, verdi
     if is_template(resource) {
         return;
     }
-    match resources.get(resource) {
+    match resources.types.get(resource) {
+        // It may be the resource of the unresolved ref, which is reported already.
+        None if resources.unresolved_refs => {}
         None => verdict.deny(
             at("spec.plans", i, "securityDefinition"),
             format!("oauthResource \"{resource}\" is not a resource of this API; add it to spec.resources (inline or by ref) or fix the name"),

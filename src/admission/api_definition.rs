@@ -484,15 +484,26 @@ fn is_segment_prefix(prefix: &str, path: &str) -> bool {
         || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
-/// The entrypoints of an API (virtual hosts with a path).
+/// The entrypoints of an API (virtual hosts with a path). A blank path is no entrypoint (it is
+/// denied on its own): read as `/` it would clash with every other API.
 pub fn entrypoints_of(spec: &ApiDefinitionSpec) -> Vec<Entrypoint> {
+    indexed_entrypoints(spec)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// The entrypoints of an API with their index in `spec.proxy.virtual_hosts`.
+fn indexed_entrypoints(spec: &ApiDefinitionSpec) -> Vec<(usize, Entrypoint)> {
     spec.proxy
         .iter()
         .flat_map(|p| p.virtual_hosts.iter().flatten())
-        .filter_map(|vh| {
+        .enumerate()
+        .filter_map(|(i, vh)| {
             vh.path
                 .as_deref()
-                .map(|p| Entrypoint::new(vh.host.as_deref(), p))
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| (i, Entrypoint::new(vh.host.as_deref(), p)))
         })
         .collect()
 }
@@ -540,7 +551,7 @@ pub fn entrypoints(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 /// Rule: no entrypoint equals, or is a prefix of, another ApiDefinition's in the same namespace
 /// (every namespace with `--cluster-wide-paths`).
 pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
-    let mine = entrypoints_of(spec);
+    let mine = indexed_entrypoints(spec);
     if mine.is_empty() {
         return;
     }
@@ -555,19 +566,19 @@ pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict
             continue;
         }
         let theirs = entrypoints_of(&other.spec);
-        for (i, e) in mine.iter().enumerate() {
-            if reported.contains(&i) {
+        for (i, e) in &mine {
+            if reported.contains(i) {
                 continue;
             }
             if let Some(t) = theirs.iter().find(|t| e.clashes_with(t)) {
-                reported.insert(i);
+                reported.insert(*i);
                 let relation = if t.path == e.path {
                     "is already used by"
                 } else {
                     "overlaps"
                 };
                 verdict.deny(
-                    at("spec.proxy.virtual_hosts", i, "path"),
+                    at("spec.proxy.virtual_hosts", *i, "path"),
                     format!(
                         "context path {e} {relation} {t} of ApiDefinition {}/{}; choose a path that neither equals nor contains another API's",
                         other.metadata.namespace.as_deref().unwrap_or_default(),

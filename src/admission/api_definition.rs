@@ -16,8 +16,7 @@ pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
 /// Runs every ApiDefinition rule on `object` (the whole admitted object).
 pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
-        verdict.deny(
-            "spec",
+        verdict.deny_missing_spec(
             "is required; an ApiDefinition needs at least name, version, proxy and plans",
         );
         return;

@@ -34,10 +34,7 @@ pub fn unknown_type_message(t: &str) -> String {
 /// Runs every ApiResource rule on `object`.
 pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
-        verdict.deny(
-            "spec",
-            "is required; an ApiResource needs name, type and configuration",
-        );
+        verdict.deny_missing_spec("is required; an ApiResource needs name, type and configuration");
         return;
     };
     let Ok(spec) = serde_json::from_value::<ApiResourceSpec>(spec_value.clone()) else {

@@ -222,7 +222,7 @@ fn inline_resource(
         );
     }
     if let Some(t) = res.type_.as_deref() {
-        if ok && !super::api_resource::is_known_type(t) {
+        if ok && !is_template(t) && !super::api_resource::is_known_type(t) {
             verdict.warn(
                 at("spec.resources", i, "type"),
                 super::api_resource::unknown_type_message(t),

@@ -70,7 +70,7 @@ pub fn required_fields(spec: &ApiResourceSpec, verdict: &mut Verdict) {
 /// Rule: an unknown `type` is a warning (custom plugins exist), never a denial.
 pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if let Some(t) = spec.type_.as_deref().filter(|t| !t.trim().is_empty()) {
-        if !is_known_type(t) {
+        if !super::templating::is_template(t) && !is_known_type(t) {
             verdict.warn("spec.type", unknown_type_message(t));
         }
     }

@@ -545,6 +545,16 @@ mod api_definition {
                 )],
             );
         }
+        /// A templated type is only known at reconcile time: no unknown-type warning.
+        #[test]
+        fn a_templated_inline_type_does_not_warn() {
+            let a = with(
+                api(),
+                "/spec/resources",
+                json!([{"name": "c", "type": "[[ configmap `settings/cache-type` ]]", "configuration": {}}]),
+            );
+            assert_allowed(&create(&a, &[config_map("settings", &["cache-type"])]));
+        }
     }
 
     mod plans {
@@ -1736,6 +1746,12 @@ mod api_resource {
                 "\"geoip-db\" is not a resource type of the Gravitee distribution (cache, cache-redis, oauth2, oauth2-am-resource, oauth2-keycloak-resource, auth-provider-inline-resource, auth-provider-ldap-resource, auth-provider-http-resource, confluent-schema-registry, content-provider-inline-resource); fine for a custom plugin, otherwise fix the type",
             )],
         );
+    }
+
+    #[test]
+    fn a_templated_type_does_not_warn() {
+        let r = resource("cache", "my-cache", "[[ configmap `settings/cache-type` ]]");
+        assert_allowed(&create(&r, &[config_map("settings", &["cache-type"])]));
     }
 
     #[test]

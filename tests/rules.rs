@@ -1019,6 +1019,60 @@ mod api_definition {
         }
 
         #[test]
+        fn paths_are_compared_by_segments() {
+            let v = create(&api(), &[other_api("default", "billing", "//orders///v2/")]);
+            assert_denied(
+                &v,
+                &[clash(
+                    "/orders",
+                    "overlaps",
+                    "/orders/v2",
+                    "default/billing",
+                )],
+            );
+            let mut other = other_api("default", "billing", "/orders/");
+            other["spec"]["proxy"]["virtual_hosts"][0]["host"] = json!("");
+            let v = create(&api(), &[other]);
+            assert_denied(
+                &v,
+                &[clash(
+                    "/orders",
+                    "is already used by",
+                    "/orders",
+                    "default/billing",
+                )],
+            );
+        }
+
+        #[test]
+        fn entrypoints_clash_by_host_and_whole_path_segments() {
+            use gko::admission::api_definition::Entrypoint;
+            let cases = [
+                ((None, "/a"), (None, "/a"), true),
+                ((None, "/a"), (None, "/a/b"), true),
+                ((None, "/a/b"), (None, "/a"), true),
+                ((None, "/"), (None, "/a/b"), true),
+                ((None, "/a"), (None, "/ab"), false),
+                ((None, "/ab"), (None, "/a"), false),
+                ((None, "/a/b"), (None, "/a/c"), false),
+                ((None, "/a/"), (None, "/a/b"), true),
+                ((None, "//a"), (None, "/a"), true),
+                ((None, " /a "), (None, "/a/b"), true),
+                ((None, "/a//"), (None, "/ab"), false),
+                (
+                    (Some("API.example.com "), "/a"),
+                    (Some("api.example.com"), "/a"),
+                    true,
+                ),
+                ((Some("a.example.com"), "/a"), (None, "/a"), false),
+            ];
+            for ((h1, p1), (h2, p2), expected) in cases {
+                let (a, b) = (Entrypoint::new(h1, p1), Entrypoint::new(h2, p2));
+                assert_eq!(a.clashes_with(&b), expected, "{a} vs {b}");
+            }
+        }
+
+        #[test]
         fn a_string_prefix_is_not_a_clash() {
             assert_allowed(&create(&api(), &[other_api("default", "b", "/ordersx")]));
             assert_allowed(&create(&api(), &[other_api("default", "b", "/order")]));

@@ -1,14 +1,14 @@
 //! Rules for `ApiDefinition`. Each rule is one small function with its message; see README for the
 //! table of rules.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::templating::{self, is_template};
 use super::{at, Ctx, Verdict};
 use crate::crd::api_definition::{ApiDefinitionSpec, ApiState, EndpointGroup, Plan, ResourceOrRef};
-use crate::crd::ApiDefinition;
+use crate::resolve::{ApiEntrypoint, ObjectKey};
 
 /// Plan security types of a v2 API.
 pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
@@ -548,7 +548,7 @@ pub fn entrypoints(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 }
 
 /// Rule: no entrypoint equals, or is a prefix of, another ApiDefinition's in the same namespace
-/// (every namespace with `--cluster-wide-paths`).
+/// (every namespace with `--cluster-wide-paths`). Each entrypoint is reported once.
 pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
     let mine = indexed_entrypoints(spec);
     if mine.is_empty() {
@@ -559,39 +559,36 @@ pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict
     } else {
         Some(ctx.namespace)
     };
-    let mut reported: HashSet<usize> = HashSet::new();
-    for other in ctx.lookup.api_definitions(scope) {
-        if is_same_object(ctx, &other) || other.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let theirs = entrypoints_of(&other.spec);
-        for (i, e) in &mine {
-            if reported.contains(i) {
-                continue;
-            }
-            if let Some(t) = theirs.iter().find(|t| e.clashes_with(t)) {
-                reported.insert(*i);
-                let relation = if t.path == e.path {
-                    "is already used by"
-                } else {
-                    "overlaps"
-                };
-                verdict.deny(
-                    at("spec.proxy.virtual_hosts", *i, "path"),
-                    format!(
-                        "context path {e} {relation} {t} of ApiDefinition {}/{}; choose a path that neither equals nor contains another API's",
-                        other.metadata.namespace.as_deref().unwrap_or_default(),
-                        other.metadata.name.as_deref().unwrap_or_default()
-                    ),
-                );
-            }
+    let others = ctx.lookup.api_entrypoints(scope);
+    for (i, e) in &mine {
+        let clash = others
+            .iter()
+            .find(|o| e.clashes_with(&o.entrypoint) && !is_same_object(ctx, &o.api));
+        if let Some(other) = clash {
+            verdict.deny(
+                at("spec.proxy.virtual_hosts", *i, "path"),
+                clash_message(e, other),
+            );
         }
     }
 }
 
-fn is_same_object(ctx: &Ctx<'_>, other: &ApiDefinition) -> bool {
-    other.metadata.name.as_deref() == Some(ctx.name)
-        && other.metadata.namespace.as_deref().unwrap_or(ctx.namespace) == ctx.namespace
+fn clash_message(e: &Entrypoint, other: &ApiEntrypoint) -> String {
+    let theirs = &other.entrypoint;
+    let relation = if theirs.path == e.path {
+        "is already used by"
+    } else {
+        "overlaps"
+    };
+    format!(
+        "context path {e} {relation} {theirs} of ApiDefinition {}; choose a path that neither equals nor contains another API's",
+        other.api
+    )
+}
+
+/// The API being validated (a lookup may hold its stored version; no namespace means the same).
+fn is_same_object(ctx: &Ctx<'_>, other: &ObjectKey) -> bool {
+    other.name == ctx.name && (other.namespace.is_empty() || other.namespace == ctx.namespace)
 }
 
 /// Rules on `spec.proxy.groups`: at least one endpoint (unless a group uses service discovery),

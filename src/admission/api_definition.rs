@@ -22,7 +22,7 @@ pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
         return;
     };
     // Schema errors were reported already; rules need a decodable spec.
-    let Ok(spec) = serde_json::from_value::<ApiDefinitionSpec>(spec_value.clone()) else {
+    let Ok(spec) = <ApiDefinitionSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
     name_and_version(&spec, verdict);

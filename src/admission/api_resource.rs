@@ -37,7 +37,7 @@ pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
         verdict.deny_missing_spec("is required; an ApiResource needs name, type and configuration");
         return;
     };
-    let Ok(spec) = serde_json::from_value::<ApiResourceSpec>(spec_value.clone()) else {
+    let Ok(spec) = <ApiResourceSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
     required_fields(&spec, verdict);

@@ -14,7 +14,7 @@ pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
         );
         return;
     };
-    let Ok(spec) = serde_json::from_value::<ManagementContextSpec>(spec_value.clone()) else {
+    let Ok(spec) = <ManagementContextSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
     if spec.cloud.is_some() {

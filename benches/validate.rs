@@ -4,7 +4,8 @@
 //! unique paths, all in one namespace so the context-path clash check sees every pair) plus their
 //! ManagementContext and Secret into a temporary folder, one file per API, then times
 //! `gko::offline::run` over the folder, and the release binary end to end when it is built.
-//! It prints min and median of several iterations; it asserts nothing about time.
+//! It prints min and median of several iterations, wall clock and (on Linux) CPU time, the
+//! steadier figure on a shared machine; it asserts nothing about time.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,20 +53,48 @@ fn bench_library(paths: &[PathBuf]) {
             report.to_text()
         );
     }
-    let times: Vec<Duration> = (0..ITERATIONS)
-        .map(|_| {
-            let start = Instant::now();
-            let report = offline::run(paths, &engine, &options);
-            let elapsed = start.elapsed();
-            std::hint::black_box(report);
-            elapsed
-        })
-        .collect();
+    let mut wall = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..ITERATIONS {
+        let (cpu_start, start) = (own_cpu_time(), Instant::now());
+        let report = offline::run(paths, &engine, &options);
+        wall.push(start.elapsed());
+        if let (Some(a), Some(b)) = (cpu_start, own_cpu_time()) {
+            cpu.push(b.saturating_sub(a));
+        }
+        std::hint::black_box(report);
+    }
     println!(
-        "offline::run, {checked} objects ({APIS} ApiDefinitions), {denied} denied: first run {} (includes schema compilation); {}",
-        ms(first),
-        summary(times)
+        "offline::run, {checked} objects ({APIS} ApiDefinitions), {denied} denied: first run {} (includes schema compilation)",
+        ms(first)
     );
+    print_times(wall, cpu);
+}
+
+fn print_times(wall: Vec<Duration>, cpu: Vec<Duration>) {
+    println!("  wall: {}", summary(wall));
+    if !cpu.is_empty() {
+        println!("  cpu:  {}", summary(cpu));
+    }
+}
+
+/// CPU time of this (single-threaded) benchmark, from Linux's schedstat; `None` elsewhere.
+fn own_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// CPU time of the finished child processes, from Linux's /proc/self/stat (10 ms resolution).
+fn children_cpu_time() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // cutime and cstime are fields 16 and 17; count after the command name, which is in
+    // parentheses and may contain spaces.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Times the release binary end to end (process start, schema compilation, report printing).
@@ -76,10 +105,14 @@ fn bench_binary(dir: &Path) {
         return;
     }
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     for _ in 0..ITERATIONS {
-        let start = Instant::now();
+        let (cpu_start, start) = (children_cpu_time(), Instant::now());
         let out = Command::new(bin).args(["validate", "-f"]).arg(dir).output();
         let elapsed = start.elapsed();
+        if let (Some(a), Some(b)) = (cpu_start, children_cpu_time()) {
+            cpu.push(b.saturating_sub(a));
+        }
         match out {
             Ok(o) if o.status.success() => times.push(elapsed),
             Ok(o) => {
@@ -96,7 +129,8 @@ fn bench_binary(dir: &Path) {
             }
         }
     }
-    println!("{} validate -f <folder>: {}", bin.display(), summary(times));
+    println!("{} validate -f <folder>:", bin.display());
+    print_times(times, cpu);
 }
 
 fn summary(mut times: Vec<Duration>) -> String {

@@ -1,14 +1,14 @@
 //! Rules for `ApiDefinition`. Each rule is one small function with its message; see README for the
 //! table of rules.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde_json::Value;
 
 use super::templating::{self, is_template};
 use super::{at, Ctx, Verdict};
 use crate::crd::api_definition::{ApiDefinitionSpec, ApiState, EndpointGroup, Plan, ResourceOrRef};
-use crate::crd::ApiDefinition;
+use crate::resolve::{ApiEntrypoint, ObjectKey};
 
 /// Plan security types of a v2 API.
 pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
@@ -16,25 +16,24 @@ pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
 /// Runs every ApiDefinition rule on `object` (the whole admitted object).
 pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
-        verdict.deny(
-            "spec",
+        verdict.deny_missing_spec(
             "is required; an ApiDefinition needs at least name, version, proxy and plans",
         );
         return;
     };
     // Schema errors were reported already; rules need a decodable spec.
-    let Ok(spec) = serde_json::from_value::<ApiDefinitionSpec>(spec_value.clone()) else {
+    let Ok(spec) = <ApiDefinitionSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
     name_and_version(&spec, verdict);
     context_ref_resolves(ctx, &spec, verdict);
     local_needs_context(&spec, verdict);
     cross_ids_well_formed(&spec, verdict);
-    let resource_names = resources(ctx, &spec, verdict);
+    let api_resources = resources(ctx, &spec, verdict);
     plans_present_unless_stopped(&spec, verdict);
     plan_names_unique(&spec, verdict);
     plan_security_known(&spec, verdict);
-    plan_security_configured(&spec, &resource_names, verdict);
+    plan_security_configured(&spec, &api_resources, verdict);
     entrypoints(&spec, verdict);
     no_clash_with_other_apis(ctx, &spec, verdict);
     endpoints(&spec, verdict);
@@ -117,18 +116,28 @@ pub fn cross_ids_well_formed(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
     }
 }
 
+/// The resources of an API as far as they could be resolved.
+#[derive(Debug, Default)]
+pub struct ApiResources {
+    /// Resource name to resource type.
+    pub types: HashMap<String, String>,
+    /// Some `ref` did not resolve, so a name missing from `types` may still be a resource of the
+    /// API (the missing reference is reported on its own).
+    pub unresolved_refs: bool,
+}
+
 /// Rules on `spec.resources`: a `ref` names an existing ApiResource; an inline resource has a name,
 /// a type and a configuration; resource names are unique. Returns the resolved names and types.
-pub fn resources(
-    ctx: &Ctx<'_>,
-    spec: &ApiDefinitionSpec,
-    verdict: &mut Verdict,
-) -> HashMap<String, String> {
-    let mut names: HashMap<String, String> = HashMap::new();
+pub fn resources(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict: &mut Verdict) -> ApiResources {
+    let mut out = ApiResources::default();
     let mut first_at: HashMap<String, usize> = HashMap::new();
     for (i, res) in spec.resources.iter().flatten().enumerate() {
         let resolved = match &res.reference {
-            Some(r) => resource_ref(ctx, i, res, r, verdict),
+            Some(r) => {
+                let found = resource_ref(ctx, i, res, r, verdict);
+                out.unresolved_refs |= found.is_none();
+                found
+            }
             None => inline_resource(i, res, verdict),
         };
         let Some((name, type_)) = resolved else {
@@ -142,9 +151,9 @@ pub fn resources(
             continue;
         }
         first_at.insert(name.clone(), i);
-        names.insert(name, type_);
+        out.types.insert(name, type_);
     }
-    names
+    out
 }
 
 fn resource_ref(
@@ -213,7 +222,7 @@ fn inline_resource(
         );
     }
     if let Some(t) = res.type_.as_deref() {
-        if ok && !super::api_resource::is_known_type(t) {
+        if ok && !is_template(t) && !super::api_resource::is_known_type(t) {
             verdict.warn(
                 at("spec.resources", i, "type"),
                 super::api_resource::unknown_type_message(t),
@@ -296,7 +305,7 @@ pub fn plan_security_known(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 /// Rule: OAUTH2 plans name an OAuth2 resource of the API; JWT plans say how to verify tokens.
 pub fn plan_security_configured(
     spec: &ApiDefinitionSpec,
-    resources: &HashMap<String, String>,
+    resources: &ApiResources,
     verdict: &mut Verdict,
 ) {
     for (i, plan) in spec.plans.iter().flatten().enumerate() {
@@ -336,7 +345,7 @@ fn security_definition(
     }
 }
 
-fn oauth2_plan(i: usize, plan: &Plan, resources: &HashMap<String, String>, verdict: &mut Verdict) {
+fn oauth2_plan(i: usize, plan: &Plan, resources: &ApiResources, verdict: &mut Verdict) {
     let def = match security_definition(i, plan, verdict) {
         Ok(Some(def)) => def,
         Ok(None) => {
@@ -362,7 +371,9 @@ fn oauth2_plan(i: usize, plan: &Plan, resources: &HashMap<String, String>, verdi
     if is_template(resource) {
         return;
     }
-    match resources.get(resource) {
+    match resources.types.get(resource) {
+        // It may be the resource of the unresolved ref, which is reported already.
+        None if resources.unresolved_refs => {}
         None => verdict.deny(
             at("spec.plans", i, "securityDefinition"),
             format!("oauthResource \"{resource}\" is not a resource of this API; add it to spec.resources (inline or by ref) or fix the name"),
@@ -472,15 +483,26 @@ fn is_segment_prefix(prefix: &str, path: &str) -> bool {
         || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
-/// The entrypoints of an API (virtual hosts with a path).
+/// The entrypoints of an API (virtual hosts with a path). A blank path is no entrypoint (it is
+/// denied on its own): read as `/` it would clash with every other API.
 pub fn entrypoints_of(spec: &ApiDefinitionSpec) -> Vec<Entrypoint> {
+    indexed_entrypoints(spec)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
+}
+
+/// The entrypoints of an API with their index in `spec.proxy.virtual_hosts`.
+fn indexed_entrypoints(spec: &ApiDefinitionSpec) -> Vec<(usize, Entrypoint)> {
     spec.proxy
         .iter()
         .flat_map(|p| p.virtual_hosts.iter().flatten())
-        .filter_map(|vh| {
+        .enumerate()
+        .filter_map(|(i, vh)| {
             vh.path
                 .as_deref()
-                .map(|p| Entrypoint::new(vh.host.as_deref(), p))
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| (i, Entrypoint::new(vh.host.as_deref(), p)))
         })
         .collect()
 }
@@ -526,9 +548,9 @@ pub fn entrypoints(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 }
 
 /// Rule: no entrypoint equals, or is a prefix of, another ApiDefinition's in the same namespace
-/// (every namespace with `--cluster-wide-paths`).
+/// (every namespace with `--cluster-wide-paths`). Each entrypoint is reported once.
 pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
-    let mine = entrypoints_of(spec);
+    let mine = indexed_entrypoints(spec);
     if mine.is_empty() {
         return;
     }
@@ -537,39 +559,36 @@ pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict
     } else {
         Some(ctx.namespace)
     };
-    let mut reported: HashSet<usize> = HashSet::new();
-    for other in ctx.lookup.api_definitions(scope) {
-        if is_same_object(ctx, &other) || other.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let theirs = entrypoints_of(&other.spec);
-        for (i, e) in mine.iter().enumerate() {
-            if reported.contains(&i) {
-                continue;
-            }
-            if let Some(t) = theirs.iter().find(|t| e.clashes_with(t)) {
-                reported.insert(i);
-                let relation = if t.path == e.path {
-                    "is already used by"
-                } else {
-                    "overlaps"
-                };
-                verdict.deny(
-                    at("spec.proxy.virtual_hosts", i, "path"),
-                    format!(
-                        "context path {e} {relation} {t} of ApiDefinition {}/{}; choose a path that neither equals nor contains another API's",
-                        other.metadata.namespace.as_deref().unwrap_or_default(),
-                        other.metadata.name.as_deref().unwrap_or_default()
-                    ),
-                );
-            }
+    let others = ctx.lookup.api_entrypoints(scope);
+    for (i, e) in &mine {
+        let clash = others
+            .iter()
+            .find(|o| e.clashes_with(&o.entrypoint) && !is_same_object(ctx, &o.api));
+        if let Some(other) = clash {
+            verdict.deny(
+                at("spec.proxy.virtual_hosts", *i, "path"),
+                clash_message(e, other),
+            );
         }
     }
 }
 
-fn is_same_object(ctx: &Ctx<'_>, other: &ApiDefinition) -> bool {
-    other.metadata.name.as_deref() == Some(ctx.name)
-        && other.metadata.namespace.as_deref().unwrap_or(ctx.namespace) == ctx.namespace
+fn clash_message(e: &Entrypoint, other: &ApiEntrypoint) -> String {
+    let theirs = &other.entrypoint;
+    let relation = if theirs.path == e.path {
+        "is already used by"
+    } else {
+        "overlaps"
+    };
+    format!(
+        "context path {e} {relation} {theirs} of ApiDefinition {}; choose a path that neither equals nor contains another API's",
+        other.api
+    )
+}
+
+/// The API being validated (a lookup may hold its stored version; no namespace means the same).
+fn is_same_object(ctx: &Ctx<'_>, other: &ObjectKey) -> bool {
+    other.name == ctx.name && (other.namespace.is_empty() || other.namespace == ctx.namespace)
 }
 
 /// Rules on `spec.proxy.groups`: at least one endpoint (unless a group uses service discovery),

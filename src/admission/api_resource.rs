@@ -34,13 +34,10 @@ pub fn unknown_type_message(t: &str) -> String {
 /// Runs every ApiResource rule on `object`.
 pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
-        verdict.deny(
-            "spec",
-            "is required; an ApiResource needs name, type and configuration",
-        );
+        verdict.deny_missing_spec("is required; an ApiResource needs name, type and configuration");
         return;
     };
-    let Ok(spec) = serde_json::from_value::<ApiResourceSpec>(spec_value.clone()) else {
+    let Ok(spec) = <ApiResourceSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
     required_fields(&spec, verdict);
@@ -73,7 +70,7 @@ pub fn required_fields(spec: &ApiResourceSpec, verdict: &mut Verdict) {
 /// Rule: an unknown `type` is a warning (custom plugins exist), never a denial.
 pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if let Some(t) = spec.type_.as_deref().filter(|t| !t.trim().is_empty()) {
-        if !is_known_type(t) {
+        if !super::templating::is_template(t) && !is_known_type(t) {
             verdict.warn("spec.type", unknown_type_message(t));
         }
     }

@@ -9,10 +9,12 @@ use crate::resolve::ObjectKey;
 /// Runs every ManagementContext rule on `object`.
 pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
-        verdict.deny("spec", "is required; a ManagementContext needs baseUrl, organizationId, environmentId and auth");
+        verdict.deny_missing_spec(
+            "is required; a ManagementContext needs baseUrl, organizationId, environmentId and auth",
+        );
         return;
     };
-    let Ok(spec) = serde_json::from_value::<ManagementContextSpec>(spec_value.clone()) else {
+    let Ok(spec) = <ManagementContextSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
     if spec.cloud.is_some() {

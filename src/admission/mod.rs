@@ -123,6 +123,15 @@ impl Verdict {
         self.violations.push(v);
     }
 
+    /// Denies a missing `spec` with a message saying what it needs. The schema check reports
+    /// `spec` as required already: that violation gets the better message instead of a second one.
+    pub fn deny_missing_spec(&mut self, message: &str) {
+        match self.violations.iter_mut().find(|v| v.field == "spec") {
+            Some(existing) => existing.message = message.to_string(),
+            None => self.deny("spec", message),
+        }
+    }
+
     pub fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.warnings.push(Violation::new(field, message));
     }

@@ -1,11 +1,13 @@
 //! [`Lookup`] over a set of manifests: what `gko validate` resolves references against.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use super::{Lookup, ObjectKey};
+use super::{api_entrypoints_of, ApiEntrypoint, Lookup, ObjectKey};
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
 
 /// The objects found in a set of files, keyed by `namespace/name`. A later document with the same
@@ -17,6 +19,32 @@ pub struct ManifestSet {
     apis: HashMap<String, Vec<Arc<ApiDefinition>>>,
     secrets: HashMap<ObjectKey, BTreeSet<String>>,
     config_maps: HashMap<ObjectKey, BTreeSet<String>>,
+    /// The entrypoints of `apis`, built on first use: every ApiDefinition of a set is checked
+    /// against every other, and normalising their paths each time dominated `gko validate`.
+    entrypoints: OnceLock<EntrypointIndex>,
+}
+
+/// All entrypoints grouped by namespace, and where each namespace's group is.
+#[derive(Default, Clone)]
+struct EntrypointIndex {
+    all: Vec<ApiEntrypoint>,
+    namespaces: HashMap<String, Range<usize>>,
+}
+
+impl EntrypointIndex {
+    fn build(apis: &HashMap<String, Vec<Arc<ApiDefinition>>>) -> Self {
+        let mut index = EntrypointIndex::default();
+        let mut namespaces: Vec<&String> = apis.keys().collect();
+        namespaces.sort();
+        for ns in namespaces {
+            let start = index.all.len();
+            index
+                .all
+                .extend(api_entrypoints_of(apis.get(ns).map_or(&[], Vec::as_slice)));
+            index.namespaces.insert(ns.clone(), start..index.all.len());
+        }
+        index
+    }
 }
 
 /// What [`ManifestSet::insert`] did with a document.
@@ -36,6 +64,7 @@ impl ManifestSet {
 
     /// Adds a document (already parsed) whose effective namespace is `namespace`.
     pub fn insert(&mut self, namespace: &str, doc: &Value) -> Inserted {
+        self.entrypoints = OnceLock::new();
         let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
         let api_version = doc
             .get("apiVersion")
@@ -140,6 +169,17 @@ impl Lookup for ManifestSet {
             None => self.apis.values().flatten().cloned().collect(),
         }
     }
+
+    fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
+        let index = self
+            .entrypoints
+            .get_or_init(|| EntrypointIndex::build(&self.apis));
+        let range = match namespace {
+            None => 0..index.all.len(),
+            Some(ns) => index.namespaces.get(ns).cloned().unwrap_or_default(),
+        };
+        Cow::Borrowed(index.all.get(range).unwrap_or_default())
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +214,36 @@ mod tests {
             keys.into_iter().collect::<Vec<_>>(),
             vec!["bearerToken", "x"]
         );
+    }
+
+    fn entrypoints(set: &ManifestSet, namespace: Option<&str>) -> Vec<String> {
+        set.api_entrypoints(namespace)
+            .iter()
+            .map(|e| format!("{} {}", e.api, e.entrypoint))
+            .collect()
+    }
+
+    #[test]
+    fn entrypoints_follow_inserts_and_skip_apis_being_deleted() {
+        let api = |name: &str, path: &str| {
+            json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ApiDefinition",
+                   "metadata": {"name": name},
+                   "spec": {"proxy": {"virtual_hosts": [{"path": path}, {"host": "H", "path": ""}]}}})
+        };
+        let mut set = ManifestSet::new();
+        set.insert("a", &api("x", "/x/"));
+        assert_eq!(entrypoints(&set, Some("a")), vec!["a/x /x"]);
+        set.insert("b", &api("y", "/y"));
+        set.insert("a", &api("x", "/x2"));
+        let mut deleting = api("z", "/z");
+        deleting["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
+        set.insert("a", &deleting);
+        assert_eq!(entrypoints(&set, Some("a")), vec!["a/x /x2"]);
+        assert_eq!(entrypoints(&set, None), vec!["a/x /x2", "b/y /y"]);
+        assert!(entrypoints(&set, Some("c")).is_empty());
+        // The default implementation agrees.
+        let default = crate::resolve::api_entrypoints_of(&set.api_definitions(Some("a")));
+        assert_eq!(default.as_slice(), &*set.api_entrypoints(Some("a")));
     }
 
     #[test]

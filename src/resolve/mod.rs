@@ -8,11 +8,13 @@ pub mod cluster;
 pub mod files;
 pub mod refs;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
+use crate::admission::api_definition::{entrypoints_of, Entrypoint};
 use crate::admission::Request;
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
 
@@ -26,6 +28,39 @@ pub trait Lookup: Send + Sync {
     fn config_map_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
     /// The ApiDefinitions of one namespace, or of every namespace with `None`.
     fn api_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiDefinition>>;
+
+    /// The entrypoints of the ApiDefinitions of one namespace (every namespace with `None`) that
+    /// are not being deleted, for the context-path clash check. A lookup that serves many checks
+    /// against the same objects (`gko validate`) precomputes them.
+    fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
+        Cow::Owned(api_entrypoints_of(&self.api_definitions(namespace)))
+    }
+}
+
+/// One entrypoint of an ApiDefinition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiEntrypoint {
+    pub api: ObjectKey,
+    pub entrypoint: Entrypoint,
+}
+
+/// The entrypoints of `apis` that are not being deleted, in order.
+pub fn api_entrypoints_of(apis: &[Arc<ApiDefinition>]) -> Vec<ApiEntrypoint> {
+    apis.iter()
+        .filter(|api| api.metadata.deletion_timestamp.is_none())
+        .flat_map(|api| {
+            let key = ObjectKey::new(
+                api.metadata.namespace.clone().unwrap_or_default(),
+                api.metadata.name.clone().unwrap_or_default(),
+            );
+            entrypoints_of(&api.spec)
+                .into_iter()
+                .map(move |entrypoint| ApiEntrypoint {
+                    api: key.clone(),
+                    entrypoint,
+                })
+        })
+        .collect()
 }
 
 /// `namespace/name` of an object, the key every lookup uses.

@@ -219,7 +219,9 @@ pub fn self_signed(dir: &Path, names: &[String]) -> Result<SelfSigned, TlsError>
         validity: day * 365,
         backdate: time::Duration::minutes(1),
     };
-    let generated = certs_tool::generate_self_signed(&sans, time::OffsetDateTime::now_utc(), ca, serving).map_err(gen)?;
+    let generated =
+        certs_tool::generate_self_signed(&sans, time::OffsetDateTime::now_utc(), ca, serving)
+            .map_err(gen)?;
     certs_tool::write_self_signed(dir, &generated).map_err(gen)?;
     Ok(SelfSigned {
         ca: dir.join("ca.crt"),

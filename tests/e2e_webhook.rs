@@ -69,7 +69,13 @@ fn webhook_through_the_api_server() {
     let certs_arg = certs.display().to_string();
     // Only the reviews: no reconciler side effects in this test.
     let gko = Gko::start(
-        &["--self-signed", "--cert-dir", &certs_arg, "--namespaces", &ns],
+        &[
+            "--self-signed",
+            "--cert-dir",
+            &certs_arg,
+            "--namespaces",
+            &ns,
+        ],
         dir.path(),
     );
     let ca = std::fs::read(certs.join("ca.crt")).expect("ca written");
@@ -81,20 +87,37 @@ fn webhook_through_the_api_server() {
     let out = kubectl(&["apply", "-n", &ns, "-f", "-"], Some(&bad));
     let said = text(&out);
     assert!(!out.status.success(), "bad API must be refused:\n{said}");
-    assert!(said.contains("admission webhook \"validate.gko.gravitee.io\" denied the request"), "{said}");
-    assert!(said.contains(&format!("denied the request: ApiDefinition {ns}/bad: ")), "{said}");
+    assert!(
+        said.contains("admission webhook \"validate.gko.gravitee.io\" denied the request"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("denied the request: ApiDefinition {ns}/bad: ")),
+        "{said}"
+    );
     assert!(said.contains("spec.plans[0].security: \"KEYLESS\" is not a known plan security type (did you mean KEY_LESS?); use one of KEY_LESS, API_KEY, OAUTH2, JWT"), "{said}");
-    assert!(said.contains("spec.contextRef: ManagementContext"), "the missing context is named too:\n{said}");
+    assert!(
+        said.contains("spec.contextRef: ManagementContext"),
+        "the missing context is named too:\n{said}"
+    );
 
     // A context, its Secret and an API that uses it, in one apply: admitted although the watch
     // cache may not have the context yet (live read on a cache miss).
     let all = format!("{CONTEXT}---\n{}", good_api("good", "good/"));
     let out = kubectl(&["apply", "-n", &ns, "-f", "-"], Some(&all));
-    assert!(out.status.success(), "good manifests must be admitted:\n{}\n{}", text(&out), gko.log_text());
+    assert!(
+        out.status.success(),
+        "good manifests must be admitted:\n{}\n{}",
+        text(&out),
+        gko.log_text()
+    );
 
     // Stored with the defaults filled in by the mutating webhook.
-    let stored: Value = serde_json::from_str(&kubectl_ok(&["get", "-n", &ns, "apidefinition", "good", "-o", "json"], None))
-        .expect("json");
+    let stored: Value = serde_json::from_str(&kubectl_ok(
+        &["get", "-n", &ns, "apidefinition", "good", "-o", "json"],
+        None,
+    ))
+    .expect("json");
     let spec = &stored["spec"];
     assert_eq!(spec["contextRef"]["namespace"], ns.as_str());
     assert_eq!(spec["state"], "STARTED");
@@ -105,42 +128,104 @@ fn webhook_through_the_api_server() {
     assert_eq!(spec["proxy"]["virtual_hosts"][0]["path"], "/good");
     assert_eq!(spec["proxy"]["groups"][0]["endpoints"][0]["type"], "http");
     assert_eq!(spec["proxy"]["groups"][0]["endpoints"][0]["weight"], 1);
-    let ctx: Value = serde_json::from_str(&kubectl_ok(&["get", "-n", &ns, "managementcontext", "apim", "-o", "json"], None))
-        .expect("json");
+    let ctx: Value = serde_json::from_str(&kubectl_ok(
+        &["get", "-n", &ns, "managementcontext", "apim", "-o", "json"],
+        None,
+    ))
+    .expect("json");
     assert_eq!(ctx["spec"]["baseUrl"], "https://apim.example.com");
 
     // Printer columns a user wants.
     let table = kubectl_ok(&["get", "-n", &ns, "graviteeapis"], None);
-    for column in ["API NAME", "VERSION", "CONTEXT", "ENTRYPOINT", "STATE", "SYNCED"] {
+    for column in [
+        "API NAME",
+        "VERSION",
+        "CONTEXT",
+        "ENTRYPOINT",
+        "STATE",
+        "SYNCED",
+    ] {
         assert!(table.contains(column), "{table}");
     }
-    assert!(table.contains("/good") && table.contains("STARTED") && table.contains("apim"), "{table}");
+    assert!(
+        table.contains("/good") && table.contains("STARTED") && table.contains("apim"),
+        "{table}"
+    );
     let table = kubectl_ok(&["get", "-n", &ns, "graviteecontexts"], None);
-    assert!(table.contains("BASEURL") && table.contains("https://apim.example.com"), "{table}");
+    assert!(
+        table.contains("BASEURL") && table.contains("https://apim.example.com"),
+        "{table}"
+    );
 
     // Another API on an overlapping path is refused, naming the other API.
-    let out = kubectl(&["apply", "-n", &ns, "-f", "-"], Some(&good_api("clash", "/good/v2")));
+    let out = kubectl(
+        &["apply", "-n", &ns, "-f", "-"],
+        Some(&good_api("clash", "/good/v2")),
+    );
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains(&format!("overlaps /good of ApiDefinition {ns}/good")), "{said}");
+    assert!(
+        said.contains(&format!("overlaps /good of ApiDefinition {ns}/good")),
+        "{said}"
+    );
 
     // Deleting the context while the API uses it is refused, naming the API.
-    let out = kubectl(&["delete", "-n", &ns, "managementcontext", "apim", "--wait=false"], None);
+    let out = kubectl(
+        &[
+            "delete",
+            "-n",
+            &ns,
+            "managementcontext",
+            "apim",
+            "--wait=false",
+        ],
+        None,
+    );
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
-    assert!(said.contains(&format!("the context is still used by 1 ApiDefinition ({ns}/good)")), "{said}");
+    assert!(
+        said.contains(&format!(
+            "the context is still used by 1 ApiDefinition ({ns}/good)"
+        )),
+        "{said}"
+    );
 
     // Server-side dry run gets the same answer and stores nothing.
-    let out = kubectl(&["apply", "--dry-run=server", "-n", &ns, "-f", "-"], Some(&bad));
+    let out = kubectl(
+        &["apply", "--dry-run=server", "-n", &ns, "-f", "-"],
+        Some(&bad),
+    );
     assert!(!out.status.success());
-    let out = kubectl(&["get", "-n", &ns, "apidefinition", "bad", "--ignore-not-found", "-o", "name"], None);
+    let out = kubectl(
+        &[
+            "get",
+            "-n",
+            &ns,
+            "apidefinition",
+            "bad",
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ],
+        None,
+    );
     assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
 
     // Once the API is gone, the context can go.
     kubectl_ok(&["delete", "-n", &ns, "apidefinition", "good"], None);
     let mut deleted = false;
     for _ in 0..50 {
-        let out = kubectl(&["delete", "-n", &ns, "managementcontext", "apim", "--wait=false"], None);
+        let out = kubectl(
+            &[
+                "delete",
+                "-n",
+                &ns,
+                "managementcontext",
+                "apim",
+                "--wait=false",
+            ],
+            None,
+        );
         if out.status.success() {
             deleted = true;
             break;
@@ -176,24 +261,68 @@ fn gko_manifests_apply_unchanged() {
             if let Ok(entries) = std::fs::read_dir(samples.join(sub)) {
                 let mut list: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
                 list.sort();
-                files.extend(list.into_iter().filter(|p| !p.ends_with("basic-application.yml")));
+                files.extend(
+                    list.into_iter()
+                        .filter(|p| !p.ends_with("basic-application.yml")),
+                );
             }
         }
     } else {
-        println!("note: GKO samples not found at {}; only the fixtures are applied", samples.display());
+        println!(
+            "note: GKO samples not found at {}; only the fixtures are applied",
+            samples.display()
+        );
     }
     for f in &files {
         let raw = std::fs::read_to_string(f).expect("read manifest");
         // The samples name namespace "default"; apply them into the test namespace instead.
-        let doc = raw.replace("namespace: \"default\"", &format!("namespace: \"{ns}\"")).replace("namespace: default", &format!("namespace: {ns}"));
-        let out = kubectl(&["apply", "--dry-run=server", "--validate=strict", "-n", &ns, "-f", "-"], Some(&doc));
-        assert!(out.status.success(), "{} is refused by the CRD schema:\n{}", f.display(), text(&out));
+        let doc = raw
+            .replace("namespace: \"default\"", &format!("namespace: \"{ns}\""))
+            .replace("namespace: default", &format!("namespace: {ns}"));
+        let out = kubectl(
+            &[
+                "apply",
+                "--dry-run=server",
+                "--validate=strict",
+                "-n",
+                &ns,
+                "-f",
+                "-",
+            ],
+            Some(&doc),
+        );
+        assert!(
+            out.status.success(),
+            "{} is refused by the CRD schema:\n{}",
+            f.display(),
+            text(&out)
+        );
         // Nothing the user wrote is pruned: the server's answer keeps every field of the spec.
-        let out = kubectl(&["apply", "--dry-run=server", "-n", &ns, "-o", "json", "-f", "-"], Some(&doc));
+        let out = kubectl(
+            &[
+                "apply",
+                "--dry-run=server",
+                "-n",
+                &ns,
+                "-o",
+                "json",
+                "-f",
+                "-",
+            ],
+            Some(&doc),
+        );
         let answer: Value = serde_json::from_slice(&out.stdout).expect("json answer");
         let sent: Value = serde_yaml::from_str(&doc).expect("yaml");
-        let stored = if answer["kind"] == "List" { answer["items"][0].clone() } else { answer };
-        assert_subset(&sent["spec"], &stored["spec"], &format!("{}: spec", f.display()));
+        let stored = if answer["kind"] == "List" {
+            answer["items"][0].clone()
+        } else {
+            answer
+        };
+        assert_subset(
+            &sent["spec"],
+            &stored["spec"],
+            &format!("{}: spec", f.display()),
+        );
     }
     let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"], None);
 }
@@ -203,7 +332,9 @@ fn assert_subset(sent: &Value, stored: &Value, path: &str) {
     match (sent, stored) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                let there = b.get(k).unwrap_or_else(|| panic!("{path}.{k} was pruned by the API server"));
+                let there = b
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{path}.{k} was pruned by the API server"));
                 assert_subset(v, there, &format!("{path}.{k}"));
             }
         }

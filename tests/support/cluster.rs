@@ -28,7 +28,11 @@ pub fn run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
-    format!("{:x}{:x}", (nanos / 1000) % 0xffffff, std::process::id() % 0xfff)
+    format!(
+        "{:x}{:x}",
+        (nanos / 1000) % 0xffffff,
+        std::process::id() % 0xfff
+    )
 }
 
 pub fn kubectl_bin() -> String {
@@ -55,22 +59,52 @@ pub fn kubectl(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Runs kubectl and fails the test with its output when it fails.
 pub fn kubectl_ok(args: &[&str], stdin: Option<&str>) -> String {
     let out = kubectl(args, stdin);
-    assert!(out.status.success(), "kubectl {args:?} failed:\n{}", text(&out));
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed:\n{}",
+        text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 /// Applies gko's CRDs and waits until they are established.
 pub fn apply_crds() {
     let crds = repo().join("charts/gko/crds/gko-crds.yaml");
-    kubectl_ok(&["apply", "--server-side", "--force-conflicts", "-f", &crds.display().to_string()], None);
-    for crd in ["managementcontexts.gravitee.io", "apidefinitions.gravitee.io", "apiresources.gravitee.io"] {
-        kubectl_ok(&["wait", "--for", "condition=established", "--timeout=60s", &format!("crd/{crd}")], None);
+    kubectl_ok(
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            &crds.display().to_string(),
+        ],
+        None,
+    );
+    for crd in [
+        "managementcontexts.gravitee.io",
+        "apidefinitions.gravitee.io",
+        "apiresources.gravitee.io",
+    ] {
+        kubectl_ok(
+            &[
+                "wait",
+                "--for",
+                "condition=established",
+                "--timeout=60s",
+                &format!("crd/{crd}"),
+            ],
+            None,
+        );
     }
 }
 
@@ -96,14 +130,22 @@ pub fn register_webhooks(id: &str, port: u16, ca_pem: &[u8]) -> Vec<String> {
     let bundle = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let mut names = Vec::new();
     for file in ["validating.yaml", "mutating.yaml"] {
-        let yaml = std::fs::read_to_string(repo().join("webhook-config").join(file)).expect("webhook-config file");
+        let yaml = std::fs::read_to_string(repo().join("webhook-config").join(file))
+            .expect("webhook-config file");
         let mut config: Value = serde_yaml::from_str(&yaml).expect("webhook-config YAML");
         let kind = config["kind"].as_str().unwrap_or_default().to_string();
-        let name = format!("{}-{id}", config["metadata"]["name"].as_str().unwrap_or("gko"));
+        let name = format!(
+            "{}-{id}",
+            config["metadata"]["name"].as_str().unwrap_or("gko")
+        );
         config["metadata"]["name"] = json!(name);
         for webhook in config["webhooks"].as_array_mut().expect("webhooks") {
-            let path = webhook["clientConfig"]["service"]["path"].as_str().unwrap_or("/").to_string();
-            webhook["clientConfig"] = json!({"url": format!("https://127.0.0.1:{port}{path}"), "caBundle": bundle});
+            let path = webhook["clientConfig"]["service"]["path"]
+                .as_str()
+                .unwrap_or("/")
+                .to_string();
+            webhook["clientConfig"] =
+                json!({"url": format!("https://127.0.0.1:{port}{path}"), "caBundle": bundle});
             webhook["namespaceSelector"] = json!({"matchLabels": {"gko-e2e": id}});
         }
         kubectl_ok(&["apply", "-f", "-"], Some(&config.to_string()));
@@ -132,18 +174,35 @@ impl Gko {
     pub fn start(args: &[&str], log_dir: &Path) -> Gko {
         let port = free_port();
         let probe_port = free_port();
+        let mut all = vec![
+            "serve".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--probe-listen".into(),
+            format!("127.0.0.1:{probe_port}"),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Gko::start_argv(&all, port, probe_port, log_dir)
+    }
+
+    /// Starts `gko` with exactly `argv` (after the program name), which must make it listen on
+    /// `port` (webhook) and `probe_port` (probes), and waits until `/readyz` is ok.
+    pub fn start_argv(argv: &[String], port: u16, probe_port: u16, log_dir: &Path) -> Gko {
         let log = log_dir.join(format!("gko-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_gko"))
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--probe-listen", &format!("127.0.0.1:{probe_port}")])
-            .args(args)
+            .args(argv)
             .env("GKO_LOG", "info,gko=debug")
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file)
             .spawn()
             .expect("gko serve starts");
-        let gko = Gko { child, port, probe_port, log };
+        let gko = Gko {
+            child,
+            port,
+            probe_port,
+            log,
+        };
         gko.wait_ready(Duration::from_secs(30));
         gko
     }
@@ -160,7 +219,11 @@ impl Gko {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "gko serve not ready in time; log:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "gko serve not ready in time; log:\n{}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -171,7 +234,9 @@ impl Gko {
 
     /// Sends SIGTERM and waits for the exit.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {

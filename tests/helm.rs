@@ -958,34 +958,16 @@ const WEBHOOK_KINDS: [&str; 2] = [
     "mutatingwebhookconfigurations",
 ];
 
-/// What gko (webhook and reconciler) does in a namespace it watches.
-fn gko_needs(ns: &str) -> Vec<Access> {
+/// What the webhook does in a namespace it watches: caches of the three kinds and of Secret
+/// metadata (list, watch), live reads on a cache miss and key checks (get).
+fn webhook_needs(ns: &str) -> Vec<Access> {
     let mut v = Vec::new();
     for r in CRDS {
         for verb in ["list", "watch"] {
             v.push(access(verb, "gravitee.io", r, Some(ns), None));
         }
-        for verb in ["get", "update", "patch"] {
-            v.push(access(verb, "gravitee.io", r, Some(ns), Some("x")));
-        }
-        for verb in ["get", "update", "patch"] {
-            v.push(access(
-                verb,
-                "gravitee.io",
-                &format!("{r}/status"),
-                Some(ns),
-                Some("x"),
-            ));
-        }
-        v.push(access(
-            "update",
-            "gravitee.io",
-            &format!("{r}/finalizers"),
-            Some(ns),
-            Some("x"),
-        ));
+        v.push(access("get", "gravitee.io", r, Some(ns), Some("x")));
     }
-    // Secret metadata cache (list/watch), key checks (get).
     v.push(access("list", "", "secrets", Some(ns), None));
     v.push(access("watch", "", "secrets", Some(ns), None));
     v.push(access(
@@ -995,10 +977,34 @@ fn gko_needs(ns: &str) -> Vec<Access> {
         Some(ns),
         Some("apim-credentials"),
     ));
+    v.push(access("get", "", "configmaps", Some(ns), Some("api-x")));
+    v
+}
+
+/// What the reconciler does on top, in a namespace it watches.
+fn reconciler_needs(ns: &str) -> Vec<Access> {
+    let mut v = Vec::new();
+    for r in CRDS {
+        for verb in ["update", "patch"] {
+            v.push(access(verb, "gravitee.io", r, Some(ns), Some("x")));
+        }
+        for verb in ["get", "update", "patch"] {
+            let status = format!("{r}/status");
+            v.push(access(verb, "gravitee.io", &status, Some(ns), Some("x")));
+        }
+        let finalizers = format!("{r}/finalizers");
+        v.push(access(
+            "update",
+            "gravitee.io",
+            &finalizers,
+            Some(ns),
+            Some("x"),
+        ));
+    }
     for verb in ["list", "watch", "create"] {
         v.push(access(verb, "", "configmaps", Some(ns), None));
     }
-    for verb in ["get", "update", "patch", "delete"] {
+    for verb in ["update", "patch", "delete"] {
         v.push(access(verb, "", "configmaps", Some(ns), Some("api-x")));
     }
     for group in ["", "events.k8s.io"] {
@@ -1021,8 +1027,10 @@ fn rbac_covers_what_gko_does_and_no_more() {
             "cluster id and lease",
             json!({"reconcile": {"clusterId": "c1"}, "leaderElection": {"leaseNamespace": "gko-leases"}}),
         ),
+        ("webhook only", json!({"reconcile": {"enabled": false}})),
     ] {
         let r = render("gko", "gko", values.clone());
+        let reconcile = values["reconcile"]["enabled"] != false;
         let manage = values["certificates"]["mode"] == "manage";
         let watched: Vec<String> = strings(&values["watchNamespaces"]);
         let namespaces: Vec<String> = if watched.is_empty() {
@@ -1041,8 +1049,15 @@ fn rbac_covers_what_gko_does_and_no_more() {
         let allow = |a: Access| r.allows(sa, &a, false);
 
         for ns in &namespaces {
-            for a in gko_needs(ns) {
+            for a in webhook_needs(ns) {
                 assert!(allow(a.clone()), "{what}: gko may {a:?}");
+            }
+            for a in reconciler_needs(ns) {
+                assert_eq!(
+                    allow(a.clone()),
+                    reconcile,
+                    "{what}: the reconciler's {a:?}"
+                );
             }
             // Secrets are read-only for gko.
             for verb in ["create", "update", "patch", "delete", "deletecollection"] {
@@ -1062,45 +1077,40 @@ fn rbac_covers_what_gko_does_and_no_more() {
             }
         }
         if !watched.is_empty() {
-            for a in gko_needs("not-watched") {
+            for a in webhook_needs("not-watched")
+                .into_iter()
+                .chain(reconciler_needs("not-watched"))
+            {
                 assert!(
                     !allow(a.clone()),
                     "{what}: outside the watched namespaces: {a:?}"
                 );
             }
         }
-        // Leader election, in the Lease namespace only.
+        // Leader election, in the Lease namespace only (not at all without the reconciler).
         let lease_ns = values["leaderElection"]["leaseNamespace"]
             .as_str()
             .unwrap_or("gko");
+        let lease = |verb: &str, ns: &str, name: Option<&str>| {
+            allow(access(
+                verb,
+                "coordination.k8s.io",
+                "leases",
+                Some(ns),
+                name,
+            ))
+        };
         for verb in ["get", "update"] {
-            assert!(
-                allow(access(
-                    verb,
-                    "coordination.k8s.io",
-                    "leases",
-                    Some(lease_ns),
-                    Some("gko-leader")
-                )),
+            assert_eq!(
+                lease(verb, lease_ns, Some("gko-leader")),
+                reconcile,
                 "{what}: leases {verb}"
             );
         }
-        assert!(allow(access(
-            "create",
-            "coordination.k8s.io",
-            "leases",
-            Some(lease_ns),
-            None
-        )));
-        assert!(!allow(access(
-            "get",
-            "coordination.k8s.io",
-            "leases",
-            Some("elsewhere"),
-            Some("gko-leader")
-        )));
+        assert_eq!(lease("create", lease_ns, None), reconcile, "{what}");
+        assert!(!lease("get", "elsewhere", Some("gko-leader")), "{what}");
         // The cluster id: the kube-system namespace, by name, unless the id is given.
-        let needs_kube_system = values["reconcile"]["clusterId"].is_null();
+        let needs_kube_system = reconcile && values["reconcile"]["clusterId"].is_null();
         assert_eq!(
             allow(access("get", "", "namespaces", None, Some("kube-system"))),
             needs_kube_system,
@@ -1221,6 +1231,21 @@ fn rbac_covers_what_gko_does_and_no_more() {
             }
         }
     }
+}
+
+#[test]
+fn no_lease_role_without_leader_election() {
+    if skip("no_lease_role_without_leader_election") {
+        return;
+    }
+    let r = render("gko", "gko", json!({"leaderElection": {"enabled": false}}));
+    assert!(r.get("Role", "gko-leader-election").is_none());
+    assert!(!r.allows(
+        "gko",
+        &access("create", "coordination.k8s.io", "leases", Some("gko"), None),
+        false
+    ));
+    assert_eq!(r.arg("--leader-election").as_deref(), Some("false"));
 }
 
 #[test]

@@ -23,7 +23,11 @@ fn main() {
     }
     // `cargo test --benches` runs benchmarks with `--bench`-less args; keep it quick then.
     let quick = std::env::args().any(|a| a == "--test");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start a runtime: {e}");
@@ -34,7 +38,10 @@ fn main() {
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn free_port() -> u16 {
@@ -96,35 +103,60 @@ fn review(operation: &str, object: Value, uid: usize) -> Value {
 
 /// A cluster of 200 other APIs, the context, for the webhook to resolve against.
 fn write_fixture(dir: &std::path::Path) -> std::io::Result<()> {
-    let mut docs = vec![json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
+    let mut docs = vec![
+        json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
         "metadata": {"name": "apim", "namespace": "bench"},
-        "spec": {"baseUrl": "https://apim.example.com", "organizationId": "DEFAULT", "environmentId": "DEFAULT", "auth": {"bearerToken": "x"}}})];
+        "spec": {"baseUrl": "https://apim.example.com", "organizationId": "DEFAULT", "environmentId": "DEFAULT", "auth": {"bearerToken": "x"}}}),
+    ];
     for i in 1000..1200 {
         docs.push(realistic_api(i));
     }
-    let text: Vec<String> = docs.iter().map(|d| serde_json::to_string(d).unwrap_or_default()).collect();
+    let text: Vec<String> = docs
+        .iter()
+        .map(|d| serde_json::to_string(d).unwrap_or_default())
+        .collect();
     std::fs::write(dir.join("cluster.yaml"), text.join("\n---\n"))
 }
 
 /// The echo server: the same stack, a handler that returns the body.
 fn echo_server(dir: &str) {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(_) => return,
     };
     rt.block_on(async {
-        let Ok(generated) = gko::tls::self_signed(std::path::Path::new(dir), &["127.0.0.1".into()]) else {
+        let Ok(generated) = gko::tls::self_signed(std::path::Path::new(dir), &["127.0.0.1".into()])
+        else {
             return;
         };
-        let Ok(reloader) = gko::tls::CertReloader::load(generated.files) else { return };
-        let Ok(config) = gko::tls::server_config(reloader.cert.clone()) else { return };
+        let Ok(reloader) = gko::tls::CertReloader::load(generated.files) else {
+            return;
+        };
+        let Ok(config) = gko::tls::server_config(reloader.cert.clone()) else {
+            return;
+        };
         let router = axum::Router::new().route(
             "/echo",
             post(|body: Bytes| async move { ([("content-type", "application/json")], body) }),
         );
-        let port: u16 = std::env::var("GKO_BENCH_ECHO_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
-        let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await else { return };
-        gko::server::serve_tls(listener, config, router, tokio_util::sync::CancellationToken::new(), Duration::from_secs(1)).await;
+        let port: u16 = std::env::var("GKO_BENCH_ECHO_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await else {
+            return;
+        };
+        gko::server::serve_tls(
+            listener,
+            config,
+            router,
+            tokio_util::sync::CancellationToken::new(),
+            Duration::from_secs(1),
+        )
+        .await;
     });
 }
 
@@ -148,7 +180,10 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 async fn wait_port(port: u16) {
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -181,7 +216,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// Closed loop: `connections` workers send back to back for `seconds`.
-async fn saturate(client: &reqwest::Client, url: &str, bodies: Arc<Vec<Vec<u8>>>, connections: usize, seconds: u64) -> Stats {
+async fn saturate(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    seconds: u64,
+) -> Stats {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -194,7 +235,12 @@ async fn saturate(client: &reqwest::Client, url: &str, bodies: Arc<Vec<Vec<u8>>>
                 let body = bodies[i % bodies.len()].clone();
                 i += connections;
                 let t = Instant::now();
-                let ok = client.post(&url).header("content-type", "application/json").body(body).send().await;
+                let ok = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
                 match ok {
                     Ok(resp) if resp.status().is_success() => {
                         let _ = resp.bytes().await;
@@ -214,11 +260,22 @@ async fn saturate(client: &reqwest::Client, url: &str, bodies: Arc<Vec<Vec<u8>>>
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    Stats { per_second: all.len() as f64 / elapsed, p50: percentile(&all, 0.5), p99: percentile(&all, 0.99), count: all.len() }
+    Stats {
+        per_second: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        count: all.len(),
+    }
 }
 
 /// Open loop: one request every `1/rate` seconds, spread over a few connections.
-async fn paced(client: &reqwest::Client, url: &str, bodies: Arc<Vec<Vec<u8>>>, rate: u64, seconds: u64) -> Stats {
+async fn paced(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    rate: u64,
+    seconds: u64,
+) -> Stats {
     let total = rate * seconds;
     let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
     let started = Instant::now();
@@ -227,10 +284,20 @@ async fn paced(client: &reqwest::Client, url: &str, bodies: Arc<Vec<Vec<u8>>>, r
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     for i in 0..total as usize {
         ticker.tick().await;
-        let (client, url, body) = (client.clone(), url.to_string(), bodies[i % bodies.len()].clone());
+        let (client, url, body) = (
+            client.clone(),
+            url.to_string(),
+            bodies[i % bodies.len()].clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
-            match client.post(&url).header("content-type", "application/json").body(body).send().await {
+            match client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
                 Ok(resp) if resp.status().is_success() => {
                     let _ = resp.bytes().await;
                     Some(t.elapsed())
@@ -247,7 +314,12 @@ async fn paced(client: &reqwest::Client, url: &str, bodies: Arc<Vec<Vec<u8>>>, r
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    Stats { per_second: all.len() as f64 / elapsed, p50: percentile(&all, 0.5), p99: percentile(&all, 0.99), count: all.len() }
+    Stats {
+        per_second: all.len() as f64 / elapsed,
+        p50: percentile(&all, 0.5),
+        p99: percentile(&all, 0.99),
+        count: all.len(),
+    }
 }
 
 fn show(name: &str, s: &Stats) {
@@ -261,7 +333,11 @@ fn show(name: &str, s: &Stats) {
 }
 
 async fn run(quick: bool) {
-    let seconds = if quick { 1 } else { env_u64("GKO_BENCH_SECONDS", 5) };
+    let seconds = if quick {
+        1
+    } else {
+        env_u64("GKO_BENCH_SECONDS", 5)
+    };
     let connections = env_u64("GKO_BENCH_CONNECTIONS", 16) as usize;
     let Ok(dir) = tempfile::tempdir() else { return };
     if write_fixture(dir.path()).is_err() {
@@ -271,12 +347,24 @@ async fn run(quick: bool) {
     let (port, probe, echo_port) = (free_port(), free_port(), free_port());
     let certs = dir.path().join("certs");
     let gko = Command::new(env!("CARGO_BIN_EXE_gko"))
-        .args(["serve", "--self-signed", "--self-signed-san", "127.0.0.1", "--log", "warn"])
+        .args([
+            "serve",
+            "--self-signed",
+            "--self-signed-san",
+            "127.0.0.1",
+            "--log",
+            "warn",
+        ])
         .arg("--cert-dir")
         .arg(&certs)
         .arg("--manifests")
         .arg(dir.path().join("cluster.yaml"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--probe-listen", &format!("127.0.0.1:{probe}")])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--probe-listen",
+            &format!("127.0.0.1:{probe}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
@@ -298,37 +386,86 @@ async fn run(quick: bool) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kib(gko.0.id());
 
-    let (Ok(ca), Ok(echo_ca)) = (std::fs::read(certs.join("ca.crt")), std::fs::read(echo_dir.join("ca.crt"))) else {
+    let (Ok(ca), Ok(echo_ca)) = (
+        std::fs::read(certs.join("ca.crt")),
+        std::fs::read(echo_dir.join("ca.crt")),
+    ) else {
         eprintln!("certificates not written");
         return;
     };
-    let (Some(webhook), Some(bare)) = (client(&ca), client(&echo_ca)) else { return };
+    let (Some(webhook), Some(bare)) = (client(&ca), client(&echo_ca)) else {
+        return;
+    };
     let validate_bodies: Arc<Vec<Vec<u8>>> = Arc::new(
-        (0..64).map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default()).collect(),
+        (0..64)
+            .map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default())
+            .collect(),
     );
     let body_size = validate_bodies[0].len();
     let base = format!("https://127.0.0.1:{port}");
     let echo_url = format!("https://127.0.0.1:{echo_port}/echo");
 
     // Warm up connections and caches.
-    saturate(&webhook, &format!("{base}/validate"), validate_bodies.clone(), connections, 1).await;
+    saturate(
+        &webhook,
+        &format!("{base}/validate"),
+        validate_bodies.clone(),
+        connections,
+        1,
+    )
+    .await;
     saturate(&bare, &echo_url, validate_bodies.clone(), connections, 1).await;
 
     println!("gko webhook benchmark: {connections} keep-alive connections, {seconds}s per run, review body {body_size} bytes, 200 other APIs in the namespace");
-    let v = saturate(&webhook, &format!("{base}/validate"), validate_bodies.clone(), connections, seconds).await;
+    let v = saturate(
+        &webhook,
+        &format!("{base}/validate"),
+        validate_bodies.clone(),
+        connections,
+        seconds,
+    )
+    .await;
     show("validate (saturated)", &v);
-    let m = saturate(&webhook, &format!("{base}/mutate"), validate_bodies.clone(), connections, seconds).await;
+    let m = saturate(
+        &webhook,
+        &format!("{base}/mutate"),
+        validate_bodies.clone(),
+        connections,
+        seconds,
+    )
+    .await;
     show("mutate (saturated)", &m);
-    let e = saturate(&bare, &echo_url, validate_bodies.clone(), connections, seconds).await;
+    let e = saturate(
+        &bare,
+        &echo_url,
+        validate_bodies.clone(),
+        connections,
+        seconds,
+    )
+    .await;
     show("bare TLS echo (saturated)", &e);
-    let p = paced(&webhook, &format!("{base}/validate"), validate_bodies.clone(), 1000, seconds).await;
+    let p = paced(
+        &webhook,
+        &format!("{base}/validate"),
+        validate_bodies.clone(),
+        1000,
+        seconds,
+    )
+    .await;
     show("validate paced at 1000/s", &p);
     let loaded_rss = rss_kib(gko.0.id());
     if e.per_second > 0.0 {
-        println!("validate throughput = {:.0}% of the bare endpoint", 100.0 * v.per_second / e.per_second);
+        println!(
+            "validate throughput = {:.0}% of the bare endpoint",
+            100.0 * v.per_second / e.per_second
+        );
     }
     match (idle_rss, loaded_rss) {
-        (Some(i), Some(l)) => println!("gko serve RSS: idle {:.1} MB, after load {:.1} MB", i as f64 / 1024.0, l as f64 / 1024.0),
+        (Some(i), Some(l)) => println!(
+            "gko serve RSS: idle {:.1} MB, after load {:.1} MB",
+            i as f64 / 1024.0,
+            l as f64 / 1024.0
+        ),
         _ => println!("gko serve RSS: not readable"),
     }
     println!("targets: >= 5000 validating reviews/s; p99 <= 5 ms at 1000/s; >= 50% of bare; idle RSS <= 30 MB");

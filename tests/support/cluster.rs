@@ -178,17 +178,24 @@ impl Gko {
     /// Like [`Gko::start`], with the webhook on `port`.
     pub fn start_on(port: u16, args: &[&str], log_dir: &Path) -> Gko {
         let probe_port = free_port();
+        let mut all = vec![
+            "serve".to_string(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--probe-listen".into(),
+            format!("127.0.0.1:{probe_port}"),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        Gko::start_argv(&all, port, probe_port, log_dir)
+    }
+
+    /// Starts `gko` with exactly `argv` (after the program name), which must make it listen on
+    /// `port` (webhook) and `probe_port` (probes), and waits until `/readyz` is ok.
+    pub fn start_argv(argv: &[String], port: u16, probe_port: u16, log_dir: &Path) -> Gko {
         let log = log_dir.join(format!("gko-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_gko"))
-            .arg("serve")
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--probe-listen",
-                &format!("127.0.0.1:{probe_port}"),
-            ])
-            .args(args)
+            .args(argv)
             .env("GKO_LOG", "info,gko=debug")
             .stdout(log_file.try_clone().expect("log"))
             .stderr(log_file)

@@ -23,6 +23,7 @@ fn main() {
     }
     // `cargo test --benches` runs benchmarks with `--bench`-less args; keep it quick then.
     let quick = std::env::args().any(|a| a == "--test");
+    engine_cost(if quick { 100 } else { 5000 });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -157,6 +158,47 @@ fn echo_server(dir: &str) {
             Duration::from_secs(1),
         )
         .await;
+    });
+}
+
+/// CPU cost of one review in-process, without HTTP or TLS: parse, decide, encode.
+fn engine_cost(iterations: usize) {
+    let mut set = gko::resolve::files::ManifestSet::new();
+    set.insert("bench", &json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
+        "metadata": {"name": "apim", "namespace": "bench"},
+        "spec": {"baseUrl": "https://apim.example.com", "organizationId": "DEFAULT", "environmentId": "DEFAULT", "auth": {"bearerToken": "x"}}}));
+    for i in 1000..1200 {
+        set.insert("bench", &realistic_api(i));
+    }
+    let resolver = gko::resolve::StaticResolver(Arc::new(set));
+    let engine = gko::admission::Engine::default();
+    let bodies: Vec<Vec<u8>> = (0..64).map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default()).collect();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
+    let time = |name: &str, f: &mut dyn FnMut(&[u8])| {
+        for b in bodies.iter().take(8) {
+            f(b);
+        }
+        let t = Instant::now();
+        for i in 0..iterations {
+            f(&bodies[i % bodies.len()]);
+        }
+        let per = t.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+        println!("{name:<28} {per:>8.1} µs/review (in-process, one core)");
+    };
+    time("parse only", &mut |b| {
+        let _ = gko::admission::review::parse(b);
+    });
+    time("parse + validate + encode", &mut |b| {
+        if let Ok(req) = gko::admission::review::parse(b) {
+            let out = rt.block_on(gko::admission::review::validate(&req, &engine, &resolver));
+            let _ = serde_json::to_vec(&out.body);
+        }
+    });
+    time("parse + mutate + encode", &mut |b| {
+        if let Ok(req) = gko::admission::review::parse(b) {
+            let out = gko::admission::review::mutate(&req);
+            let _ = serde_json::to_vec(&out.body);
+        }
     });
 }
 

@@ -79,32 +79,64 @@ fn parse_one(inner: &str) -> Option<TemplateRef> {
 
 /// Rule: every template in `spec` names a Secret or ConfigMap that exists and holds the key.
 pub fn check_references(ctx: &Ctx<'_>, spec: &Value, path: &str, verdict: &mut Verdict) {
-    match spec {
+    let mut trail = Vec::new();
+    walk(ctx, spec, path, &mut trail, verdict);
+}
+
+/// A step from a value to one of its children.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Walks `value` keeping the way down as borrowed steps: a field path is only formatted for a
+/// string that holds a template (the rare case), not for every node.
+fn walk<'a>(ctx: &Ctx<'_>, value: &'a Value, root: &str, trail: &mut Vec<Step<'a>>, verdict: &mut Verdict) {
+    match value {
         Value::String(s) if is_template(s) => {
+            let path = render(root, trail);
             for parsed in parse(s) {
                 match parsed {
                     Err(text) => verdict.deny(
-                        path,
+                        path.as_str(),
                         format!(
                             "template `{text}` is not understood; write [[ secret `name/key` ]] or [[ configmap `name/key` ]]"
                         ),
                     ),
-                    Ok(t) => check_one(ctx, &t, path, verdict),
+                    Ok(t) => check_one(ctx, &t, &path, verdict),
                 }
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                check_references(ctx, item, &format!("{path}[{i}]"), verdict);
+                trail.push(Step::Index(i));
+                walk(ctx, item, root, trail, verdict);
+                trail.pop();
             }
         }
         Value::Object(map) => {
             for (k, v) in map {
-                check_references(ctx, v, &format!("{path}.{k}"), verdict);
+                trail.push(Step::Key(k));
+                walk(ctx, v, root, trail, verdict);
+                trail.pop();
             }
         }
         _ => {}
     }
+}
+
+fn render(root: &str, trail: &[Step<'_>]) -> String {
+    let mut path = root.to_string();
+    for step in trail {
+        match step {
+            Step::Key(k) => {
+                path.push('.');
+                path.push_str(k);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    path
 }
 
 fn check_one(ctx: &Ctx<'_>, t: &TemplateRef, path: &str, verdict: &mut Verdict) {

@@ -172,8 +172,12 @@ fn engine_cost(iterations: usize) {
     }
     let resolver = gko::resolve::StaticResolver(Arc::new(set));
     let engine = gko::admission::Engine::default();
-    let bodies: Vec<Vec<u8>> = (0..64).map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default()).collect();
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else { return };
+    let bodies: Vec<Vec<u8>> = (0..64)
+        .map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default())
+        .collect();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
     let time = |name: &str, f: &mut dyn FnMut(&[u8])| {
         for b in bodies.iter().take(8) {
             f(b);

@@ -134,10 +134,12 @@ pub fn parse(body: &[u8]) -> Result<RequestIn, BadReview> {
     let review: ReviewIn = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
-            return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-                Err(syntax) => BadReview::NotJson(syntax.to_string()),
-                Ok(_) => BadReview::NotAReview(e.to_string()),
-            })
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                    Err(syntax) => BadReview::NotJson(syntax.to_string()),
+                    Ok(_) => BadReview::NotAReview(e.to_string()),
+                },
+            )
         }
     };
     if review.kind.as_deref() != Some("AdmissionReview") {

@@ -91,7 +91,13 @@ enum Step<'a> {
 
 /// Walks `value` keeping the way down as borrowed steps: a field path is only formatted for a
 /// string that holds a template (the rare case), not for every node.
-fn walk<'a>(ctx: &Ctx<'_>, value: &'a Value, root: &str, trail: &mut Vec<Step<'a>>, verdict: &mut Verdict) {
+fn walk<'a>(
+    ctx: &Ctx<'_>,
+    value: &'a Value,
+    root: &str,
+    trail: &mut Vec<Step<'a>>,
+    verdict: &mut Verdict,
+) {
     match value {
         Value::String(s) if is_template(s) => {
             let path = render(root, trail);

@@ -2,9 +2,8 @@
 
 use serde_json::Value;
 
-use super::{describe_referrers, Ctx, Verdict};
+use super::{describe_referrers, referring_apis, Ctx, Verdict};
 use crate::crd::api_resource::ApiResourceSpec;
-use crate::resolve::ObjectKey;
 
 /// Resource types of the Gravitee distribution (APIM 3.x and 4.x).
 pub const KNOWN_TYPES: [&str; 10] = [
@@ -78,25 +77,13 @@ pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
 
 /// Rule (DELETE): a resource still referenced by ApiDefinitions cannot be deleted.
 pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
-    let referrers: Vec<ObjectKey> = ctx
-        .lookup
-        .api_definitions(None)
-        .iter()
-        .filter(|api| {
-            let api_ns = api.metadata.namespace.as_deref().unwrap_or_default();
-            api.spec.resources.iter().flatten().any(|r| {
-                r.reference
-                    .as_ref()
-                    .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
-            })
+    let referrers = referring_apis(ctx.lookup, |api, api_ns| {
+        api.spec.resources.iter().flatten().any(|r| {
+            r.reference
+                .as_ref()
+                .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
         })
-        .map(|api| {
-            ObjectKey::new(
-                api.metadata.namespace.clone().unwrap_or_default(),
-                api.metadata.name.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
+    });
     if !referrers.is_empty() {
         verdict.deny(
             "metadata.name",

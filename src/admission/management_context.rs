@@ -2,9 +2,8 @@
 
 use serde_json::Value;
 
-use super::{describe_referrers, Ctx, Verdict};
+use super::{describe_referrers, referring_apis, Ctx, Verdict};
 use crate::crd::management_context::{ContextAuth, ManagementContextSpec};
-use crate::resolve::ObjectKey;
 
 /// Runs every ManagementContext rule on `object`.
 pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
@@ -202,24 +201,12 @@ pub fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict)
 
 /// Rule (DELETE): a context still referenced by ApiDefinitions cannot be deleted.
 pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
-    let referrers: Vec<ObjectKey> = ctx
-        .lookup
-        .api_definitions(None)
-        .iter()
-        .filter(|api| {
-            let api_ns = api.metadata.namespace.as_deref().unwrap_or_default();
-            api.spec
-                .context_ref
-                .as_ref()
-                .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
-        })
-        .map(|api| {
-            ObjectKey::new(
-                api.metadata.namespace.clone().unwrap_or_default(),
-                api.metadata.name.clone().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let referrers = referring_apis(ctx.lookup, |api, api_ns| {
+        api.spec
+            .context_ref
+            .as_ref()
+            .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
+    });
     if !referrers.is_empty() {
         verdict.deny(
             "metadata.name",

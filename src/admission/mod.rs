@@ -260,6 +260,24 @@ pub fn at(base: &str, index: usize, rest: &str) -> String {
     }
 }
 
+/// The ApiDefinitions of every namespace for which `refers(api, its namespace)` holds.
+pub fn referring_apis(
+    lookup: &dyn Lookup,
+    refers: impl Fn(&crate::crd::ApiDefinition, &str) -> bool,
+) -> Vec<crate::resolve::ObjectKey> {
+    lookup
+        .api_definitions(None)
+        .iter()
+        .filter(|api| refers(api, api.metadata.namespace.as_deref().unwrap_or_default()))
+        .map(|api| {
+            crate::resolve::ObjectKey::new(
+                api.metadata.namespace.clone().unwrap_or_default(),
+                api.metadata.name.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
 pub fn describe_referrers(mut referrers: Vec<crate::resolve::ObjectKey>) -> String {
     referrers.sort();

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::dry_run::ApimDryRun;
 use super::{patch, Engine, Operation, Request};
 use crate::crd::{Kind, GROUP};
 use crate::resolve::Resolver;
@@ -230,8 +231,13 @@ fn reviewed(req: &RequestIn, response: ResponseOut, outcome: Outcome) -> Reviewe
 }
 
 /// Answers a validating review. `dryRun` requests get the same answer; validation has no side
-/// effect of any kind.
-pub async fn validate(req: &RequestIn, engine: &Engine, resolver: &dyn Resolver) -> Reviewed {
+/// effect of any kind. With `dry_run`, an ApiDefinition the rules allow is also dry-run against APIM.
+pub async fn validate(
+    req: &RequestIn,
+    engine: &Engine,
+    resolver: &dyn Resolver,
+    dry_run: Option<&dyn ApimDryRun>,
+) -> Reviewed {
     let checked = match check(req) {
         Ok(c) => c,
         Err(response) => return reviewed(req, *response, Outcome::Denied),
@@ -251,7 +257,22 @@ pub async fn validate(req: &RequestIn, engine: &Engine, resolver: &dyn Resolver)
             return reviewed(req, response, Outcome::Error);
         }
     };
-    let verdict = engine.validate(&checked.request, lookup.as_ref());
+    let mut verdict = engine.validate(&checked.request, lookup.as_ref());
+    if let (Some(dry_run), Some(object), true) = (
+        dry_run,
+        checked.request.object,
+        verdict.allowed()
+            && checked.kind == Kind::ApiDefinition
+            && matches!(checked.operation, Operation::Create | Operation::Update),
+    ) {
+        let findings = dry_run.check(&req.namespace, object, lookup.as_ref()).await;
+        for warning in findings.warnings {
+            verdict.warn("spec", format!("APIM dry run: {warning}"));
+        }
+        for denial in findings.denials {
+            verdict.deny("spec", format!("APIM dry run: {denial}"));
+        }
+    }
     let name = checked.request.name;
     let warnings = verdict.warning_lines(checked.kind, &req.namespace, name);
     let (response, outcome) = if verdict.allowed() {

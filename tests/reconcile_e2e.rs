@@ -111,8 +111,7 @@ async fn push_resync_resource_change_stop_and_delete() {
     assert_eq!(imports(&apim), 1);
     let secret_seen = apim.calls().iter().any(|c| c.body.contains(TEST_TOKEN));
     assert!(!secret_seen, "the token never appears in a body");
-    let events = event_reasons(&client, &ns, "orders").await;
-    assert!(events.contains(&"Synced".to_string()), "{events:?}");
+    wait_events(&client, &ns, "orders", &["Synced"], T).await;
     println!("first sync after {:?}", started.elapsed());
 
     // Context and resource status.
@@ -691,11 +690,7 @@ async fn two_clusters_never_overwrite_each_other() {
     )
     .await;
     assert!(st.to_string().contains("cluster cluster-a"), "{st}");
-    let events = event_reasons(&client_b, &ns_b, "shared").await;
-    assert!(
-        events.contains(&"OwnedByOtherCluster".to_string()),
-        "{events:?}"
-    );
+    wait_events(&client_b, &ns_b, "shared", &["OwnedByOtherCluster"], T).await;
     assert_eq!(
         read_stamp(
             &apim
@@ -743,8 +738,7 @@ async fn two_clusters_never_overwrite_each_other() {
         .as_deref(),
         Some("cluster-b")
     );
-    let events = event_reasons(&client_b, &ns_b, "shared").await;
-    assert!(events.contains(&"TakeOver".to_string()), "{events:?}");
+    wait_events(&client_b, &ns_b, "shared", &["TakeOver"], T).await;
     // A no longer owns it: deleting in A does not delete it.
     delete::<ApiDefinition>(&client_a, &ns_a, "shared").await;
     wait_for(T, "A's shared gone", || async {
@@ -902,11 +896,7 @@ async fn contexts_are_independent_and_promotion_moves_the_api() {
         s1.api("DEFAULT", "DEFAULT", &cross).is_none(),
         "removed from the old environment"
     );
-    let events = event_reasons(&client, &ns, "dev-0").await;
-    assert!(
-        events.contains(&"RemovedFromPreviousContext".to_string()),
-        "{events:?}"
-    );
+    wait_events(&client, &ns, "dev-0", &["RemovedFromPreviousContext"], T).await;
 
     // A context's URL change re-pushes its APIs only.
     let staging_imports = s1
@@ -995,11 +985,7 @@ async fn drift_is_reported_or_corrected() {
     .await;
     println!("console edit corrected after {:?}", detected.elapsed());
     wait_condition(&client, &ns, "fixme", "Drifted", "False", "Corrected", T).await;
-    let events = event_reasons(&client, &ns, "fixme").await;
-    assert!(
-        events.contains(&"Drifted".to_string()) && events.contains(&"DriftCorrected".to_string()),
-        "{events:?}"
-    );
+    wait_events(&client, &ns, "fixme", &["Drifted", "DriftCorrected"], T).await;
 
     let st = wait_condition(
         &client,

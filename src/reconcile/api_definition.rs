@@ -111,14 +111,17 @@ pub async fn reconcile(api: Arc<ApiDefinition>, shared: Arc<Shared>) -> Result<A
     let kapi: Api<ApiDefinition> = Api::namespaced(shared.client.clone(), &ns);
     let deleting = api.metadata.deletion_timestamp.is_some();
     shared.references_ready().await;
-    let result = finalizer(&kapi, FINALIZER, api, |event| async {
-        match event {
-            Finalizer::Apply(api) => apply(&api, &shared, &kapi).await,
-            Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = match super::ensure_finalizer(&kapi, api).await {
+        Err(e) => Err(e),
+        Ok(api) => finalizer(&kapi, FINALIZER, api, |event| async {
+            match event {
+                Finalizer::Apply(api) => apply(&api, &shared, &kapi).await,
+                Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     shared.observe(
         "ApiDefinition",
         if deleting { "cleanup" } else { "apply" },
@@ -447,7 +450,7 @@ async fn apply(
     shared: &Shared,
     kapi: &Api<ApiDefinition>,
 ) -> Result<Action, Error> {
-    let old = api.status.clone().unwrap_or_default();
+    let old = shared.current_status(api);
     let mut run = Run {
         api,
         shared,
@@ -468,6 +471,7 @@ async fn apply(
         run.generation,
     );
 
+    let t0 = Instant::now();
     match resolve_refs(api, shared).await {
         Err(RefFailure::Kube(e)) => return Err(e.into()),
         Err(RefFailure::Missing { reason, message }) => {
@@ -495,13 +499,28 @@ async fn apply(
         }
     }
 
+    let t1 = Instant::now();
     let name = api.name_any();
-    status::patch_status(kapi, &name, Some(&old), &run.status).await?;
+    let patched = status::patch_status(kapi, &name, Some(&old), &run.status).await?;
+    if patched {
+        shared.status_written(api, &run.status);
+    }
+    let t2 = Instant::now();
+    let notes = run.notes.len();
     for note in run.notes.drain(..) {
         shared
             .event(api, note.type_, note.reason, note.message)
             .await;
     }
+    tracing::debug!(
+        name = %name,
+        sync_ms = (t1 - t0).as_millis() as u64,
+        status_ms = (t2 - t1).as_millis() as u64,
+        patched,
+        events_ms = t2.elapsed().as_millis() as u64,
+        notes,
+        "apply timings"
+    );
     Ok(run.action)
 }
 
@@ -1050,9 +1069,17 @@ async fn cleanup(
     shared: &Shared,
     kapi: &Api<ApiDefinition>,
 ) -> Result<Action, Error> {
-    let old = api.status.clone().unwrap_or_default();
-    let cross_id = payload::api_cross_id(api);
-    let key = synced_context_of(api).or_else(|| context_of(api));
+    let old = shared.current_status(api);
+    let cross_id = old
+        .cross_id
+        .clone()
+        .unwrap_or_else(|| payload::api_cross_id(api));
+    let key = old
+        .synced_context
+        .as_deref()
+        .and_then(|s| s.split_once('/'))
+        .map(|(ns, name)| ObjectKey::new(ns, name))
+        .or_else(|| context_of(api));
     if let Some(key) = key {
         let outcome = match resolve_context(shared, &key).await {
             Err(RefFailure::Kube(e)) => return Err(e.into()),

@@ -57,14 +57,17 @@ pub async fn reconcile(resource: Arc<ApiResource>, shared: Arc<Shared>) -> Resul
         .ok_or(Error::NoNamespace)?;
     let api: Api<ApiResource> = Api::namespaced(shared.client.clone(), &ns);
     let deleting = resource.metadata.deletion_timestamp.is_some();
-    let result = finalizer(&api, FINALIZER, resource, |event| async {
-        match event {
-            Finalizer::Apply(r) => apply(&r, &shared, &api).await,
-            Finalizer::Cleanup(r) => cleanup(&r, &shared, &api).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = match super::ensure_finalizer(&api, resource).await {
+        Err(e) => Err(e),
+        Ok(resource) => finalizer(&api, FINALIZER, resource, |event| async {
+            match event {
+                Finalizer::Apply(r) => apply(&r, &shared, &api).await,
+                Finalizer::Cleanup(r) => cleanup(&r, &shared, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     shared.observe(
         "ApiResource",
         if deleting { "cleanup" } else { "apply" },

@@ -238,6 +238,11 @@ pub async fn run_while_leader<F, Fut>(
         let stopped = tokio::select! {
             stopped = elector.hold(&stop) => stopped,
             ended = &mut task => {
+                if stop.is_cancelled() {
+                    // Shutting down: the work ended because `stop` fired.
+                    elector.release().await;
+                    return;
+                }
                 if let Err(e) = ended {
                     tracing::error!(error = %e, "the reconciler task failed");
                 } else {

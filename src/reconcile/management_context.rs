@@ -72,14 +72,17 @@ pub async fn reconcile(
         .ok_or(Error::NoNamespace)?;
     let api: Api<ManagementContext> = Api::namespaced(shared.client.clone(), &ns);
     let deleting = context.metadata.deletion_timestamp.is_some();
-    let result = finalizer(&api, FINALIZER, context, |event| async {
-        match event {
-            Finalizer::Apply(c) => apply(&c, &shared, &api).await,
-            Finalizer::Cleanup(c) => cleanup(&c, &shared, &api).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
+    let result = match super::ensure_finalizer(&api, context).await {
+        Err(e) => Err(e),
+        Ok(context) => finalizer(&api, FINALIZER, context, |event| async {
+            match event {
+                Finalizer::Apply(c) => apply(&c, &shared, &api).await,
+                Finalizer::Cleanup(c) => cleanup(&c, &shared, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e))),
+    };
     shared.observe(
         "ManagementContext",
         if deleting { "cleanup" } else { "apply" },

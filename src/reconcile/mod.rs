@@ -33,7 +33,7 @@ use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{predicates, WatchStreamExt};
+use kube::runtime::{predicates, Predicate, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -175,7 +175,10 @@ pub struct Shared {
     pub resources_ready: watch::Ready,
     pub targets: context::TargetCache,
     pub breakers: Breakers,
+    event_slots: Arc<tokio::sync::Semaphore>,
     attempts: Mutex<HashMap<String, u32>>,
+    /// ApiDefinition status last written, until the watch delivers it (see [`Shared::current_status`]).
+    written: Mutex<HashMap<String, crate::crd::ApiDefinitionStatus>>,
     drift_checked: Mutex<HashMap<String, Instant>>,
     context_events: mpsc::UnboundedSender<ObjectRef<ManagementContext>>,
 }
@@ -203,6 +206,29 @@ impl Shared {
         lock(&self.attempts).remove(uid);
     }
 
+    /// The status of an ApiDefinition as last written by this process, when the cached object does not show it
+    /// yet. A reconcile queued while the previous one ran may start before the watch delivered the previous
+    /// status patch; judging from that stale status would push the same payload twice. Only the leader writes
+    /// these statuses, so what it wrote last is the truth.
+    pub fn current_status(&self, api: &ApiDefinition) -> crate::crd::ApiDefinitionStatus {
+        let uid = api.metadata.uid.as_deref().unwrap_or_default();
+        let cached = api.status.clone().unwrap_or_default();
+        let mut written = lock(&self.written);
+        match written.get(uid) {
+            Some(ours) if *ours != cached => ours.clone(),
+            Some(_) => {
+                written.remove(uid);
+                cached
+            }
+            None => cached,
+        }
+    }
+
+    pub fn status_written(&self, api: &ApiDefinition, status: &crate::crd::ApiDefinitionStatus) {
+        let uid = api.metadata.uid.clone().unwrap_or_default();
+        lock(&self.written).insert(uid, status.clone());
+    }
+
     /// Whether a drift check of `uid` is due; the first time an object is seen its clock starts (no check
     /// right after a restart).
     pub fn drift_due(&self, uid: &str) -> bool {
@@ -225,6 +251,7 @@ impl Shared {
 
     pub fn forget_object(&self, uid: &str) {
         lock(&self.attempts).remove(uid);
+        lock(&self.written).remove(uid);
         lock(&self.drift_checked).remove(uid);
     }
 
@@ -252,7 +279,8 @@ impl Shared {
         }
     }
 
-    /// Publishes an Event; failures are logged, never fatal.
+    /// Publishes an Event in the background (a reconcile never waits for it); failures are logged, never
+    /// fatal. At most a few Events are written at once, so they never crowd out the reconciler's own writes.
     pub async fn event<K>(&self, object: &K, type_: EventType, reason: &str, note: String)
     where
         K: Resource<DynamicType = ()>,
@@ -264,9 +292,17 @@ impl Shared {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
-            tracing::debug!(error = %e, reason, "could not publish an Event");
-        }
+        let reference = object.object_ref(&());
+        let recorder = self.recorder.clone();
+        let Ok(permit) = self.event_slots.clone().acquire_owned().await else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                tracing::debug!(error = %e, reason = %event.reason, "could not publish an Event");
+            }
+            drop(permit);
+        });
     }
 
     /// Counts a Management API call result.
@@ -294,6 +330,40 @@ impl Shared {
             .get_or_create(&KindLabel { kind: kind.into() })
             .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// Adds gko's finalizer when missing and returns the object as the server now holds it, so the first
+/// reconcile goes on with the real work instead of waiting for the watch to deliver the change (the
+/// `finalizer()` helper of kube-runtime stops after adding it). Guarded by the resourceVersion.
+pub async fn ensure_finalizer<K>(api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, Error>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let meta = object.meta();
+    let present = meta.finalizers.iter().flatten().any(|f| f == FINALIZER);
+    if present || meta.deletion_timestamp.is_some() {
+        return Ok(object);
+    }
+    let Some(name) = meta.name.clone() else {
+        return Ok(object);
+    };
+    // A merge patch carrying the resourceVersion read: the server refuses it (409) if the object changed.
+    let mut finalizers = meta.finalizers.clone().unwrap_or_default();
+    finalizers.push(FINALIZER.to_owned());
+    let patch = serde_json::json!({
+        "metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}
+    });
+    let updated = api
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .map_err(|e| {
+            Error::Finalizer(Box::new(kube::runtime::finalizer::Error::AddFinalizer(e)))
+        })?;
+    Ok(Arc::new(updated))
 }
 
 /// Shared error policy: deletion waits are retried after their own delay, other failures with backoff.
@@ -399,6 +469,13 @@ pub async fn run(
     Ok(())
 }
 
+/// The next of the fanned-out streams (an empty one if they ran out, which the counts above prevent).
+fn take<K: Send + 'static>(streams: &mut Vec<watch::Touched<K>>) -> watch::Touched<K> {
+    streams
+        .pop()
+        .unwrap_or_else(|| futures::stream::empty().boxed())
+}
+
 /// The three controllers, until `stop` fires (in-flight reconciles finish first).
 pub async fn run_controllers(
     client: Client,
@@ -409,11 +486,15 @@ pub async fn run_controllers(
     stop: CancellationToken,
 ) {
     let scope = settings.scope.clone();
-    let (contexts, contexts_ready, context_trigger) =
-        watch::reflect::<ManagementContext>(&client, &scope);
-    let (resources, resources_ready, resource_trigger) =
-        watch::reflect::<ApiResource>(&client, &scope);
-    let (apis, apis_ready, api_trigger) = watch::reflect::<ApiDefinition>(&client, &scope);
+    // One watch per kind, fanned out to every controller that needs it (after the store applied the object).
+    let (contexts, contexts_ready, mut context_streams) =
+        watch::shared::<ManagementContext>(&client, &scope, 2, stop.clone());
+    let (resources, resources_ready, mut resource_streams) =
+        watch::shared::<ApiResource>(&client, &scope, 2, stop.clone());
+    let (apis, apis_ready, mut api_streams) =
+        watch::shared::<ApiDefinition>(&client, &scope, 3, stop.clone());
+    let mut secret_streams =
+        watch::fan_out(watch::touched_secrets(&client, &scope), 2, stop.clone());
     let (context_events, context_event_stream) = mpsc::unbounded();
     let recorder = Recorder::new(
         client.clone(),
@@ -438,7 +519,9 @@ pub async fn run_controllers(
         contexts_ready,
         resources_ready,
         targets: context::TargetCache::default(),
+        event_slots: Arc::new(tokio::sync::Semaphore::new(4)),
         attempts: Mutex::new(HashMap::new()),
+        written: Mutex::new(HashMap::new()),
         drift_checked: Mutex::new(HashMap::new()),
         context_events,
     });
@@ -450,66 +533,73 @@ pub async fn run_controllers(
     let api_store3 = apis.clone();
     let context_store = contexts.clone();
     let targets = shared.targets.clone();
-    let api_controller = Controller::for_stream(api_trigger, apis.clone())
-        .with_config(config.clone())
-        .watches_stream(
-            watch::touched::<ApiResource>(&client, &scope)
-                .predicate_filter(predicates::generation, Default::default()),
-            move |resource| api_definition::users_of_resource(&api_store, &resource),
-        )
-        .watches_stream(
-            watch::touched::<ManagementContext>(&client, &scope)
-                .predicate_filter(predicates::generation, Default::default()),
-            move |context| {
-                let key = context::key_of(&context);
-                api_definition::users_of_context(&api_store2, &key)
-            },
-        )
-        .watches_stream(
-            watch::touched_secrets(&client, &scope)
-                .predicate_filter(predicates::resource_version, Default::default()),
-            move |secret| {
-                let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
-                targets.invalidate_secret(&key);
-                management_context::contexts_using_secret(&context_store, &key)
-                    .into_iter()
-                    .flat_map(|c| api_definition::users_of_context(&api_store3, &c))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(
-            api_definition::reconcile,
-            error_policy::<ApiDefinition>,
-            shared.clone(),
-        )
-        .for_each(|_| futures::future::ready(()));
+    let api_controller = Controller::for_stream(
+        // Our own writes (status, the finalizer) do not re-trigger; spec changes (generation, which the
+        // deletion mark bumps too) and annotations (takeover) do.
+        take(&mut api_streams).predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        ),
+        apis.clone(),
+    )
+    .with_config(config.clone())
+    .watches_stream(
+        take(&mut resource_streams).predicate_filter(predicates::generation, Default::default()),
+        move |resource| api_definition::users_of_resource(&api_store, &resource),
+    )
+    .watches_stream(
+        take(&mut context_streams).predicate_filter(predicates::generation, Default::default()),
+        move |context| {
+            let key = context::key_of(&context);
+            api_definition::users_of_context(&api_store2, &key)
+        },
+    )
+    .watches_stream(
+        take(&mut secret_streams)
+            .predicate_filter(predicates::resource_version, Default::default()),
+        move |secret| {
+            let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
+            targets.invalidate_secret(&key);
+            management_context::contexts_using_secret(&context_store, &key)
+                .into_iter()
+                .flat_map(|c| api_definition::users_of_context(&api_store3, &c))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(stop.clone().cancelled_owned())
+    .run(
+        api_definition::reconcile,
+        error_policy::<ApiDefinition>,
+        shared.clone(),
+    )
+    .for_each(|_| futures::future::ready(()));
 
     // ApiResources: their own changes, plus changes of the APIs that reference them.
-    let resource_controller = Controller::for_stream(resource_trigger, resources.clone())
-        .with_config(config.clone())
-        .watches_stream(
-            watch::touched::<ApiDefinition>(&client, &scope)
-                .predicate_filter(predicates::resource_version, Default::default()),
-            |api| api_definition::resources_of(&api),
-        )
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(
-            api_resource::reconcile,
-            error_policy::<ApiResource>,
-            shared.clone(),
-        )
-        .for_each(|_| futures::future::ready(()));
+    let resource_controller =
+        Controller::for_stream(take(&mut resource_streams), resources.clone())
+            .with_config(config.clone())
+            .watches_stream(
+                take(&mut api_streams)
+                    .predicate_filter(predicates::resource_version, Default::default()),
+                |api| api_definition::resources_of(&api),
+            )
+            .graceful_shutdown_on(stop.clone().cancelled_owned())
+            .run(
+                api_resource::reconcile,
+                error_policy::<ApiResource>,
+                shared.clone(),
+            )
+            .for_each(|_| futures::future::ready(()));
 
     // ManagementContexts: their own changes, their Secrets, breaker changes, and (while a context is being
     // deleted) the APIs that still use it.
     let context_store2 = contexts.clone();
     let context_store3 = contexts.clone();
     let targets2 = shared.targets.clone();
-    let context_controller = Controller::for_stream(context_trigger, contexts.clone())
+    let context_controller = Controller::for_stream(take(&mut context_streams), contexts.clone())
         .with_config(config)
         .watches_stream(
-            watch::touched_secrets(&client, &scope)
+            take(&mut secret_streams)
                 .predicate_filter(predicates::resource_version, Default::default()),
             move |secret| {
                 let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
@@ -521,7 +611,7 @@ pub async fn run_controllers(
             },
         )
         .watches_stream(
-            watch::touched::<ApiDefinition>(&client, &scope)
+            take(&mut api_streams)
                 .predicate_filter(predicates::resource_version, Default::default()),
             move |api| management_context::deleting_contexts_of(&context_store3, &api),
         )

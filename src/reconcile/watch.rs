@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::channel::mpsc;
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -22,6 +23,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
 use crate::resolve::cluster::Scope;
 
@@ -212,6 +214,59 @@ where
             }
         }
     }
+}
+
+/// A store of `K` over `scope` and `consumers` streams of the objects touched, each object delivered only
+/// after the store has applied it: a controller triggered by one of them never reads an older version from the
+/// store (one watch per kind, shared by every controller that needs the kind).
+pub fn shared<K>(
+    client: &Client,
+    scope: &Scope,
+    consumers: usize,
+    stop: CancellationToken,
+) -> (Store<K>, Ready, Vec<Touched<K>>)
+where
+    K: Resource<Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
+{
+    let (store, ready, trigger) = reflect::<K>(client, scope);
+    (store, ready, fan_out(trigger, consumers, stop))
+}
+
+/// Polls `source` until `stop` and copies each object to `consumers` streams.
+pub fn fan_out<K>(source: Touched<K>, consumers: usize, stop: CancellationToken) -> Vec<Touched<K>>
+where
+    K: Resource + Clone + Send + 'static,
+    K::DynamicType: Default,
+{
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..consumers).map(|_| mpsc::unbounded()).unzip();
+    tokio::spawn(async move {
+        let mut source = source;
+        loop {
+            let item = tokio::select! {
+                _ = stop.cancelled() => break,
+                item = source.next() => item,
+            };
+            match item {
+                None => break,
+                Some(Ok(object)) => {
+                    for tx in &senders {
+                        let _ = tx.unbounded_send(Ok::<K, watcher::Error>(object.clone()));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::warn!(kind = %K::kind(&Default::default()), error = %e, "watch error, retrying")
+                }
+            }
+        }
+    });
+    receivers.into_iter().map(|rx| rx.boxed()).collect()
 }
 
 /// Objects of `K` touched anywhere in `scope` (no store).

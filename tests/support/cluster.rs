@@ -342,3 +342,24 @@ pub async fn event_reasons(client: &Client, ns: &str, name: &str) -> Vec<String>
         .filter_map(|e| e.reason)
         .collect()
 }
+
+/// Waits until the Events about an object include every reason in `reasons`.
+pub async fn wait_events(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    reasons: &[&str],
+    timeout: Duration,
+) {
+    let started = Instant::now();
+    loop {
+        let seen = event_reasons(client, ns, name).await;
+        if reasons.iter().all(|r| seen.iter().any(|s| s == r)) {
+            return;
+        }
+        if started.elapsed() > timeout {
+            panic!("timed out waiting for Events {reasons:?} about {ns}/{name}; seen {seen:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,258 @@
+//! Reconciler bench against a real API server (envtest, `KUBECONFIG`) and the APIM stand-in with 20 ms of
+//! latency per call:
+//!
+//! 1. 1,000 ApiDefinitions created at once converge (all `Synced=True`) — target ≤ 10 s;
+//! 2. an ApiResource used by 500 of them changes: the new content reaches APIM for all 500 — target ≤ 5 s;
+//! 3. a restart (full resync of the 1,000 unchanged APIs) makes 0 APIM writes;
+//! 4. RSS with 10,000 ApiDefinitions in the reconciler's cache.
+//!
+//! ```sh
+//! /work/shared/envtest/up.sh /tmp/gko-bench --owner-pid $$ && source /tmp/gko-bench/env
+//! cargo bench --bench reconcile            # GKO_BENCH_APIS=1000 GKO_BENCH_CACHED=10000 GKO_BENCH_CONCURRENCY=8
+//! ```
+
+#[path = "../tests/support/apim.rs"]
+mod apim;
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
+use gko::reconcile::watch;
+use gko::resolve::cluster::Scope;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use serde_json::json;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let Some(path) = cluster::kubeconfig() else {
+        println!("reconcile bench skipped: KUBECONFIG not set (start envtest: /work/shared/envtest/up.sh DIR, then source DIR/env)");
+        return;
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return;
+        }
+    };
+    if let Ok(filter) = std::env::var("GKO_BENCH_LOG") {
+        gko::telemetry::init_logging(gko::cli::LogFormat::Text, &filter);
+    }
+    runtime.block_on(run(path));
+}
+
+fn api(ns: &str, i: usize, with_resource: bool) -> serde_json::Value {
+    let mut v = cluster::api_json(
+        ns,
+        &format!("api-{i:05}"),
+        Some("dev"),
+        &format!("/bench/api-{i}"),
+    );
+    if with_resource {
+        v["spec"]["resources"] = json!([{"ref": {"name": "cache"}}]);
+    }
+    v
+}
+
+async fn create_many(client: &Client, ns: &str, objects: Vec<serde_json::Value>) -> Duration {
+    let started = Instant::now();
+    let api: Api<ApiDefinition> = Api::namespaced(client.clone(), ns);
+    futures::stream::iter(objects)
+        .map(|o| {
+            let api = api.clone();
+            async move {
+                let object: ApiDefinition = serde_json::from_value(o).expect("ApiDefinition");
+                api.create(&PostParams::default(), &object)
+                    .await
+                    .expect("create");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    started.elapsed()
+}
+
+async fn synced_count(client: &Client, ns: &str) -> usize {
+    let api: Api<ApiDefinition> = Api::namespaced(client.clone(), ns);
+    let Ok(list) = api.list(&ListParams::default()).await else {
+        return 0;
+    };
+    list.items
+        .iter()
+        .filter(|a| {
+            a.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Synced" && c.status == "True")
+            })
+        })
+        .count()
+}
+
+async fn run(path: String) {
+    let n = env_usize("GKO_BENCH_APIS", 1000);
+    let users = n / 2;
+    let cached = env_usize("GKO_BENCH_CACHED", 10_000);
+    let concurrency = u16::try_from(env_usize("GKO_BENCH_CONCURRENCY", 8)).unwrap_or(8);
+    let client = cluster::client_for(&path).await;
+    cluster::apply_crds(&client).await;
+    let ns = cluster::namespace(&client, "bench").await;
+    let standin = apim::ApimStandIn::start_v4().await;
+    standin.set_latency(Duration::from_millis(20));
+    cluster::token_secret(&client, &ns, "apim-token", apim::TEST_TOKEN).await;
+    cluster::create::<ManagementContext>(
+        &client,
+        &ns,
+        cluster::context_json(&ns, "dev", &standin.base_url(), "DEFAULT", "apim-token"),
+    )
+    .await;
+    cluster::create::<ApiResource>(&client, &ns, cluster::resource_json(&ns, "cache", 60)).await;
+    println!("reconcile bench: {n} APIs ({users} using one ApiResource), APIM latency 20 ms/call, concurrency {concurrency}");
+    let rss_start = rss_mib();
+
+    let mut settings = cluster::settings(&[&ns], "bench-cluster");
+    settings.concurrency = concurrency;
+    let rec = cluster::Reconciler::start(client.clone(), settings.clone());
+
+    // 1. Convergence of n new APIs.
+    let started = Instant::now();
+    let objects: Vec<_> = (0..n).map(|i| api(&ns, i, i < users)).collect();
+    let created_in = create_many(&client, &ns, objects).await;
+    let mut last = 0;
+    while last < n {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        last = synced_count(&client, &ns).await;
+        if started.elapsed() > Duration::from_secs(300) {
+            println!("  gave up: {last}/{n} synced after 300 s");
+            break;
+        }
+    }
+    let converged = started.elapsed();
+    let calls = standin.total_calls();
+    println!(
+        "1. {n} ApiDefinitions converged in {:.2} s (objects created in {:.2} s; {} APIM calls, {} writes) [target ≤ 10 s: {}]",
+        converged.as_secs_f64(),
+        created_in.as_secs_f64(),
+        calls,
+        standin.write_calls(),
+        if converged <= Duration::from_secs(10) { "met" } else { "MISSED" }
+    );
+
+    // 2. An ApiResource used by `users` APIs changes.
+    let resources: Api<ApiResource> = Api::namespaced(client.clone(), &ns);
+    let writes_before = standin.write_calls();
+    let started = Instant::now();
+    resources
+        .patch(
+            "cache",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"configuration": {"timeToLiveSeconds": 120}}})),
+        )
+        .await
+        .expect("patch resource");
+    loop {
+        let updated = standin
+            .apis("DEFAULT", "DEFAULT")
+            .iter()
+            .filter(|a| a.definition["resources"][0]["configuration"]["timeToLiveSeconds"] == 120)
+            .count();
+        if updated >= users || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let propagated = started.elapsed();
+    println!(
+        "2. ApiResource change propagated to {users} APIs in {:.2} s ({} APIM writes) [target ≤ 5 s: {}]",
+        propagated.as_secs_f64(),
+        standin.write_calls() - writes_before,
+        if propagated <= Duration::from_secs(5) { "met" } else { "MISSED" }
+    );
+    // Let the status writes of step 2 settle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_with_n = rss_mib();
+
+    // 3. Restart: full resync of n unchanged APIs.
+    rec.stop().await;
+    let writes_before = standin.write_calls();
+    let calls_before = standin.total_calls();
+    let started = Instant::now();
+    let rec = cluster::Reconciler::start(client.clone(), settings);
+    let reconciled = |rec: &cluster::Reconciler| {
+        let text = rec.metrics.render();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("gko_reconciles_total")
+                    && l.contains("kind=\"ApiDefinition\"")
+                    && l.contains("operation=\"apply\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum::<f64>()
+    };
+    while reconciled(&rec) < n as f64 && started.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resynced = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "3. restart: {} reconciles of unchanged APIs in {:.2} s, {} APIM writes ({} calls, all reads) [target 0 writes: {}]",
+        reconciled(&rec),
+        resynced.as_secs_f64(),
+        standin.write_calls() - writes_before,
+        standin.total_calls() - calls_before,
+        if standin.write_calls() == writes_before { "met" } else { "MISSED" }
+    );
+    rec.stop().await;
+
+    // 4. RSS with `cached` ApiDefinitions in the reconciler's cache (its reflector store).
+    let ns_cache = cluster::namespace(&client, "bench-cache").await;
+    let objects: Vec<_> = (0..cached).map(|i| api(&ns_cache, i, i % 2 == 0)).collect();
+    let created_in = create_many(&client, &ns_cache, objects).await;
+    let rss_before = rss_mib();
+    let (store, ready, trigger) =
+        watch::reflect::<ApiDefinition>(&client, &Scope::Namespaces(vec![ns_cache.clone()]));
+    let drain = tokio::spawn(trigger.for_each(|_| futures::future::ready(())));
+    ready.wait().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after = rss_mib();
+    println!(
+        "4. {} ApiDefinitions cached (created in {:.1} s): RSS {:.1} MiB -> {:.1} MiB (+{:.1} MiB, {:.1} KiB per object)",
+        store.len(),
+        created_in.as_secs_f64(),
+        rss_before,
+        rss_after,
+        rss_after - rss_before,
+        (rss_after - rss_before) * 1024.0 / store.len().max(1) as f64
+    );
+    println!(
+        "   process RSS: {:.1} MiB at start, {:.1} MiB with the reconciler and {n} synced APIs (stand-in in the same process)",
+        rss_start, rss_with_n
+    );
+    drain.abort();
+}

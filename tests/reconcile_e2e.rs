@@ -1007,3 +1007,88 @@ async fn drift_is_reported_or_corrected() {
     rec1.stop().await;
     rec2.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_dry_run_warns_or_enforces() {
+    use gko::admission::dry_run::ApimDryRun;
+    use gko::reconcile::dry_run::{DryRunMode, Runner};
+    use gko::resolve::files::ManifestSet;
+
+    let Some((client, ns)) = setup("e2e-dryrun").await else {
+        return;
+    };
+    let apim = ApimStandIn::start_v4().await;
+    let (dead_url, dead) = blackhole().await;
+    token_secret(&client, &ns, "apim-token", TEST_TOKEN).await;
+    let taken = format!("/{ns}/taken");
+    ApimClient::new(ClientOptions::default())
+        .expect("client")
+        .import(
+            &apim.default_target(),
+            &json!({"crossId": "console-made", "name": "console", "version": "1",
+                    "proxy": {"virtual_hosts": [{"path": taken}]}}),
+            false,
+        )
+        .await
+        .expect("console import");
+    let mut set = ManifestSet::new();
+    set.insert(
+        &ns,
+        &context_json(&ns, "dev", &apim.base_url(), ENV, "apim-token"),
+    );
+    set.insert(
+        &ns,
+        &context_json(&ns, "down", &dead_url, ENV, "apim-token"),
+    );
+    let clash = api_json(&ns, "clash", Some("dev"), &taken);
+    let fine = api_json(&ns, "fine", Some("dev"), &format!("/{ns}/fine"));
+    let unreachable = api_json(&ns, "far", Some("down"), &format!("/{ns}/far"));
+    let timeout = Duration::from_millis(800);
+    let runner = |mode| {
+        Runner::new(client.clone(), mode, timeout, "cluster-a".into())
+            .expect("runner")
+            .expect("enabled")
+    };
+    let warn = runner(DryRunMode::Warn);
+    let enforce = runner(DryRunMode::Enforce);
+    assert!(
+        Runner::new(client.clone(), DryRunMode::Off, timeout, "c".into())
+            .expect("runner")
+            .is_none()
+    );
+
+    let f = enforce.check(&ns, &clash, &set).await;
+    assert_eq!(f.denials.len(), 1, "{f:?}");
+    assert!(f.denials[0].contains("already covered"), "{f:?}");
+    let f = warn.check(&ns, &clash, &set).await;
+    assert!(
+        f.denials.is_empty() && f.warnings.iter().any(|w| w.contains("already covered")),
+        "{f:?}"
+    );
+    let f = enforce.check(&ns, &fine, &set).await;
+    assert!(f.denials.is_empty() && f.warnings.is_empty(), "{f:?}");
+    assert!(
+        apim.api(ORG, ENV, &derived_uuid(&format!("{ns}/fine")))
+            .is_none(),
+        "a dry run stores nothing"
+    );
+
+    let started = Instant::now();
+    let f = warn.check(&ns, &unreachable, &set).await;
+    assert!(
+        f.denials.is_empty() && f.warnings.len() == 1,
+        "unreachable is a warning: {f:?}"
+    );
+    let f = enforce.check(&ns, &unreachable, &set).await;
+    assert_eq!(
+        f.denials.len(),
+        1,
+        "enforce blocks when APIM cannot be asked: {f:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    dead.abort();
+}

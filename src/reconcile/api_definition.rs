@@ -812,7 +812,14 @@ async fn push(
                     severe: Some(vec![c.message.clone()]),
                     warning: None,
                 });
-                if let Some(conflict) = path_conflict(shared, target, &definition, cross_id).await {
+                // Only a refusal about a path is worth reading the environment's APIs for.
+                let about_path = c.message.to_ascii_lowercase().contains("path");
+                let conflict = if about_path {
+                    path_conflict(shared, target, &definition, cross_id).await
+                } else {
+                    None
+                };
+                if let Some(conflict) = conflict {
                     run.fail("ContextPathConflict", conflict, Retry::OnChange);
                     return None;
                 }

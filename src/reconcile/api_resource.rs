@@ -94,9 +94,19 @@ async fn apply(
         "",
         generation,
     );
+    let mut action = Action::await_change();
     if shared.apis_ready.is_ready() {
         let users = users(shared, resource);
-        st.referenced_by = Some(i64::try_from(users.len()).unwrap_or(i64::MAX));
+        let count = Some(i64::try_from(users.len()).unwrap_or(i64::MAX));
+        if count != old.referenced_by {
+            if let Err(wait) =
+                shared.count_write_slot(resource.metadata.uid.as_deref().unwrap_or_default())
+            {
+                // Counted again shortly, with whatever the burst has become by then.
+                return Ok(Action::requeue(wait));
+            }
+        }
+        st.referenced_by = count;
         let message = if users.is_empty() {
             "not referenced by any ApiDefinition".to_owned()
         } else {
@@ -117,7 +127,10 @@ async fn apply(
     }
     status::remove(&mut st.conditions, DELETION_BLOCKED);
     status::patch_status(api, &resource.name_any(), Some(&old), &st).await?;
-    Ok(Action::await_change())
+    if !shared.apis_ready.is_ready() {
+        action = Action::requeue(shared.settings.blocked_requeue);
+    }
+    Ok(action)
 }
 
 async fn cleanup(

@@ -179,6 +179,8 @@ pub struct Shared {
     attempts: Mutex<HashMap<String, u32>>,
     /// ApiDefinition status last written, until the watch delivers it (see [`Shared::current_status`]).
     written: Mutex<HashMap<String, crate::crd::ApiDefinitionStatus>>,
+    /// When each ApiResource's `referencedBy` was last written (bursts are coalesced).
+    count_written: Mutex<HashMap<String, Instant>>,
     drift_checked: Mutex<HashMap<String, Instant>>,
     context_events: mpsc::UnboundedSender<ObjectRef<ManagementContext>>,
 }
@@ -227,6 +229,20 @@ impl Shared {
     pub fn status_written(&self, api: &ApiDefinition, status: &crate::crd::ApiDefinitionStatus) {
         let uid = api.metadata.uid.clone().unwrap_or_default();
         lock(&self.written).insert(uid, status.clone());
+    }
+
+    /// Whether a resource's user count may be written now; otherwise how long to wait (one write per second
+    /// per resource: a thousand APIs applied at once do not make a thousand status writes of their resource).
+    pub fn count_write_slot(&self, uid: &str) -> Result<(), Duration> {
+        const EVERY: Duration = Duration::from_secs(1);
+        let mut written = lock(&self.count_written);
+        match written.get(uid) {
+            Some(at) if at.elapsed() < EVERY => Err(EVERY - at.elapsed()),
+            _ => {
+                written.insert(uid.to_owned(), Instant::now());
+                Ok(())
+            }
+        }
     }
 
     /// Whether a drift check of `uid` is due; the first time an object is seen its clock starts (no check
@@ -522,6 +538,7 @@ pub async fn run_controllers(
         event_slots: Arc::new(tokio::sync::Semaphore::new(4)),
         attempts: Mutex::new(HashMap::new()),
         written: Mutex::new(HashMap::new()),
+        count_written: Mutex::new(HashMap::new()),
         drift_checked: Mutex::new(HashMap::new()),
         context_events,
     });

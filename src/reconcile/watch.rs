@@ -86,6 +86,7 @@ where
             let trigger =
                 watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
                     .default_backoff()
+                    .modify(slim)
                     .map(move |event| {
                         if matches!(event, Ok(Event::InitDone)) {
                             flag.set();
@@ -119,12 +120,23 @@ where
                         watcher::Config::default(),
                     )
                     .default_backoff()
+                    .modify(slim)
                     .flat_map(move |event| stream::iter(relist.handle(event)))
                     .boxed()
                 })
                 .collect();
             (reader, ready, stream::select_all(streams).boxed())
         }
+    }
+}
+
+/// Drops what the reconciler never reads before an object enters a cache: `managedFields` and kubectl's
+/// `last-applied-configuration` annotation (each can be as large as the spec itself).
+pub fn slim<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
 }
 

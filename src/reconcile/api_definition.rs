@@ -111,11 +111,17 @@ pub async fn reconcile(api: Arc<ApiDefinition>, shared: Arc<Shared>) -> Result<A
     let kapi: Api<ApiDefinition> = Api::namespaced(shared.client.clone(), &ns);
     let deleting = api.metadata.deletion_timestamp.is_some();
     shared.references_ready().await;
-    let result = match super::ensure_finalizer(&kapi, api).await {
+    // A new API needs two independent round trips before its push: the finalizer write (Kubernetes) and the
+    // ownership read (APIM). They run at the same time; the push itself waits for both.
+    let (finalized, prefetched) = tokio::join!(
+        super::ensure_finalizer(&kapi, api.clone()),
+        prefetch_remote(&api, &shared)
+    );
+    let result = match finalized {
         Err(e) => Err(e),
         Ok(api) => finalizer(&kapi, FINALIZER, api, |event| async {
             match event {
-                Finalizer::Apply(api) => apply(&api, &shared, &kapi).await,
+                Finalizer::Apply(api) => apply(&api, &shared, &kapi, prefetched).await,
                 Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
             }
         })
@@ -129,6 +135,48 @@ pub async fn reconcile(api: Arc<ApiDefinition>, shared: Arc<Shared>) -> Result<A
         started,
     );
     result
+}
+
+/// The API read back from APIM ahead of the push, for the context it was read from.
+struct Prefetched {
+    context: ObjectKey,
+    cross_id: String,
+    remote: Option<Remote>,
+}
+
+/// Reads the API back while the finalizer is being added (new APIs only: no finalizer yet, never synced).
+async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Option<Prefetched> {
+    let has_finalizer = api
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER);
+    if has_finalizer || api.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let key = context_of(api)?;
+    let (_, resolved) = resolve_context(shared, &key).await.ok()?;
+    let permit = shared.breakers.admit(&key).ok()?;
+    let cross_id = payload::api_cross_id(api);
+    match read_remote(shared, &resolved.target, &cross_id, None).await {
+        Ok(remote) => {
+            permit.success();
+            Some(Prefetched {
+                context: key,
+                cross_id,
+                remote,
+            })
+        }
+        Err(e) => {
+            let c = status::classify(&e);
+            shared.count_call(c.reason);
+            if c.unreachable && permit.failure() {
+                shared.refresh_context(&key);
+            }
+            None
+        }
+    }
 }
 
 /// What the references resolved to.
@@ -401,6 +449,7 @@ struct Run<'a> {
     status: ApiDefinitionStatus,
     notes: Vec<Note>,
     action: Action,
+    prefetched: Option<Prefetched>,
 }
 
 impl Run<'_> {
@@ -449,6 +498,7 @@ async fn apply(
     api: &ApiDefinition,
     shared: &Shared,
     kapi: &Api<ApiDefinition>,
+    prefetched: Option<Prefetched>,
 ) -> Result<Action, Error> {
     let old = shared.current_status(api);
     let mut run = Run {
@@ -458,6 +508,7 @@ async fn apply(
         status: old.clone(),
         notes: Vec::new(),
         action: shared.resync(),
+        prefetched,
     };
     let cross_id = payload::api_cross_id(api);
     run.status.cross_id = Some(cross_id.clone());
@@ -639,7 +690,15 @@ async fn push_if_changed(
         run.action = Action::await_change();
         return None;
     }
-    push(run, context, cross_id, definition, hash, known_id, None).await
+    let prefetched = run
+        .prefetched
+        .take()
+        .filter(|p| p.context == context.key && p.cross_id == cross_id)
+        .map(|p| p.remote);
+    push(
+        run, context, cross_id, definition, hash, known_id, prefetched,
+    )
+    .await
 }
 
 /// Pushes `definition` to the context after the ownership check; records the outcome in status.
@@ -650,7 +709,8 @@ async fn push(
     mut definition: Value,
     hash: String,
     known_id: Option<String>,
-    remote: Option<Remote>,
+    // `Some(read)`: already read back (`read` is `None` when APIM has no such API); `None`: read it here.
+    remote: Option<Option<Remote>>,
 ) -> Option<Value> {
     let api = run.api;
     let shared = run.shared;
@@ -675,7 +735,7 @@ async fn push(
 
     // Ownership: never overwrite what another cluster pushed, unless asked to take it over.
     let remote = match remote {
-        Some(r) => Some(r),
+        Some(read) => read,
         None => match read_remote(shared, target, cross_id, known_id.as_deref()).await {
             Ok(r) => r,
             Err(e) => {
@@ -925,7 +985,7 @@ async fn check_drift(
                 definition.clone(),
                 hash.to_owned(),
                 known,
-                remote,
+                Some(remote),
             )
             .await
             .is_some()

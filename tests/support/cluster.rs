@@ -15,7 +15,7 @@ use gko::resolve::cluster::Scope;
 use gko::telemetry::Metrics;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config, ResourceExt};
 use serde_json::{json, Value};
@@ -69,9 +69,10 @@ pub async fn apply_crds(client: &Client) {
         let apis: Api<ApiDefinition> = Api::all(client.clone());
         let contexts: Api<ManagementContext> = Api::all(client.clone());
         let resources: Api<ApiResource> = Api::all(client.clone());
-        apis.list(&Default::default()).await.is_ok()
-            && contexts.list(&Default::default()).await.is_ok()
-            && resources.list(&Default::default()).await.is_ok()
+        let one = ListParams::default().limit(1);
+        apis.list(&one).await.is_ok()
+            && contexts.list(&one).await.is_ok()
+            && resources.list(&one).await.is_ok()
     })
     .await;
 }

@@ -1092,3 +1092,57 @@ async fn webhook_dry_run_warns_or_enforces() {
     );
     dead.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apim_3x_import_definition_context_and_deploy() {
+    let Some((client, ns)) = setup("e2e-v3").await else {
+        return;
+    };
+    let apim = ApimStandIn::start_v3().await;
+    context(&client, &ns, &apim, "dev", ENV).await;
+    create::<ApiDefinition>(
+        &client,
+        &ns,
+        api_json(&ns, "orders", Some("dev"), &format!("/{ns}/orders")),
+    )
+    .await;
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+    let st = wait_condition(&client, &ns, "orders", "Synced", "True", "Synced", T).await;
+    let cross = derived_uuid(&format!("{ns}/orders"));
+    let stored = apim.api(ORG, ENV, &cross).expect("imported on 3.x");
+    assert_eq!(st["id"], stored.id);
+    assert_eq!(
+        stored.definition_context,
+        Some(json!({"origin": "kubernetes", "mode": "fully_managed"}))
+    );
+    assert!(stored.deploy_count >= 1);
+    wait_for(T, "context reports 3.x", || async {
+        let c: Option<ManagementContext> = get(&client, &ns, "dev").await;
+        c.and_then(|c| c.status)
+            .and_then(|s| s.apim_generation)
+            .as_deref()
+            == Some("3.x")
+    })
+    .await;
+    // An update goes through PUT import with the same id.
+    merge_patch::<ApiDefinition>(
+        &client,
+        &ns,
+        "orders",
+        json!({"spec": {"description": "v2"}}),
+    )
+    .await;
+    wait_for(T, "updated on 3.x", || async {
+        apim.api(ORG, ENV, &cross)
+            .is_some_and(|a| a.definition["description"] == "v2")
+    })
+    .await;
+    assert_eq!(apim.count("PUT", "/apis/import"), 1);
+    assert_eq!(apim.apis(ORG, ENV).len(), 1);
+    delete::<ApiDefinition>(&client, &ns, "orders").await;
+    wait_for(T, "deleted on 3.x", || async {
+        apim.apis(ORG, ENV).is_empty()
+    })
+    .await;
+    rec.stop().await;
+}

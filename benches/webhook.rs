@@ -194,7 +194,9 @@ fn engine_cost(iterations: usize) {
     });
     time("parse + validate + encode", &mut |b| {
         if let Ok(req) = gko::admission::review::parse(b) {
-            let out = rt.block_on(gko::admission::review::validate(&req, &engine, &resolver));
+            let out = rt.block_on(gko::admission::review::validate(
+                &req, &engine, &resolver, None,
+            ));
             let _ = serde_json::to_vec(&out.body);
         }
     });

@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+
+use crate::reconcile::dry_run::DryRunMode;
+use crate::reconcile::DriftPolicy;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -21,6 +24,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parsed once at start: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Validate manifests offline, with the same rules as the webhook; references are resolved
@@ -109,6 +114,58 @@ pub struct ServeArgs {
     /// How long in-flight reviews may take to finish after SIGTERM.
     #[arg(long, env = "GKO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,
+
+    /// Run the reconciler (push objects to the Management API, write status) besides the webhook. Needs a
+    /// cluster; ignored with --manifests.
+    #[arg(long, env = "GKO_RECONCILE", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub reconcile: bool,
+    /// Reconciles running at once, per kind (one object is never reconciled twice at once).
+    #[arg(long, env = "GKO_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Elect one reconciling replica with a coordination.k8s.io/v1 Lease (all replicas serve the webhook).
+    #[arg(long, env = "GKO_LEADER_ELECTION", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_election: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "GKO_LEASE_NAME", default_value = "gko-reconciler")]
+    pub lease_name: String,
+    /// Namespace of the Lease (and of the generated cluster id ConfigMap); default: $POD_NAMESPACE, else
+    /// `default`.
+    #[arg(long, env = "GKO_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// How long a Lease stays valid without renewal (renewed every third of it).
+    #[arg(long, env = "GKO_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease_duration: std::time::Duration,
+    /// Identity of this replica in the Lease and in Events; default: $HOSTNAME.
+    #[arg(long, env = "GKO_POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Identity of this cluster, stamped on every API gko pushes; default: the uid of namespace kube-system,
+    /// else a value generated once and kept in ConfigMap gko-cluster-id.
+    #[arg(long, env = "GKO_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// How often each synced API is compared with APIM (console edits); 0 turns drift checks off.
+    #[arg(long, env = "GKO_DRIFT_INTERVAL", default_value = "5m", value_parser = parse_interval)]
+    pub drift_interval: std::time::Duration,
+    /// What to do with a console edit: report it (condition Drifted, Event) or correct it (push again).
+    #[arg(long, env = "GKO_DRIFT_POLICY", value_enum, default_value_t = DriftPolicy::Report)]
+    pub drift_policy: DriftPolicy,
+    /// Timeout of one Management API call made by the reconciler.
+    #[arg(long, env = "GKO_APIM_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub apim_timeout: std::time::Duration,
+    /// Dry-run admitted ApiDefinitions against APIM in the validating webhook: off, warn (APIM's errors become
+    /// warnings) or enforce (they deny the request; so does an unreachable APIM).
+    #[arg(long, env = "GKO_APIM_DRY_RUN", value_enum, default_value_t = DryRunMode::Off)]
+    pub apim_dry_run: DryRunMode,
+    /// Time budget of the webhook's APIM dry run.
+    #[arg(long, env = "GKO_APIM_DRY_RUN_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub apim_dry_run_timeout: std::time::Duration,
+}
+
+/// A duration, or `0` / `off` for none.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim() {
+        "0" | "off" | "" => Ok(std::time::Duration::ZERO),
+        other => humantime::parse_duration(other).map_err(|e| e.to_string()),
+    }
 }
 
 #[derive(clap::Args, Debug)]

@@ -5,6 +5,7 @@ pub mod apim;
 pub mod cli;
 pub mod crd;
 pub mod offline;
+pub mod reconcile;
 pub mod resolve;
 pub mod serve;
 pub mod server;

@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::dry_run::ApimDryRun;
 use crate::admission::{Engine, Settings};
+use crate::apim::ClientOptions;
 use crate::cli::ServeArgs;
 use crate::offline;
+use crate::reconcile::{self, dry_run::DryRunMode};
 use crate::resolve::cluster::{ClusterCache, Scope};
 use crate::resolve::files::ManifestSet;
 use crate::resolve::{Resolver, StaticResolver};
@@ -31,6 +34,8 @@ pub enum ServeError {
     Manifests(String),
     #[error("--manage-certs: {0}")]
     Certs(String),
+    #[error("cannot start the reconciler: {0}")]
+    Reconciler(String),
 }
 
 /// `--manage-certs`: ensure the certificate in the cluster, write it to --cert-dir, and keep
@@ -136,8 +141,11 @@ async fn certificate(args: &ServeArgs, stop: &CancellationToken) -> Result<CertF
     }
 }
 
-async fn resolver(args: &ServeArgs) -> Result<Arc<dyn Resolver>, ServeError> {
-    if !args.manifests.is_empty() {
+async fn resolver(
+    args: &ServeArgs,
+    client: Option<kube::Client>,
+) -> Result<Arc<dyn Resolver>, ServeError> {
+    let Some(client) = client else {
         let mut errors = Vec::new();
         let docs = offline::load(&args.manifests, &mut errors);
         if let Some(e) = errors.first() {
@@ -157,12 +165,47 @@ async fn resolver(args: &ServeArgs) -> Result<Arc<dyn Resolver>, ServeError> {
             "serving without a cluster, references resolved against --manifests"
         );
         return Ok(Arc::new(StaticResolver(Arc::new(set))));
-    }
-    let client = kube::Client::try_default()
-        .await
-        .map_err(|e| ServeError::NoCluster(e.to_string()))?;
+    };
     let scope = Scope::from_list(&args.namespaces);
     Ok(Arc::new(ClusterCache::start(client, &scope)))
+}
+
+/// Reconciler settings from the flags.
+pub fn reconcile_settings(args: &ServeArgs) -> reconcile::Settings {
+    let namespace = args
+        .lease_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_owned());
+    let holder = args
+        .pod_name
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("gko-{}", uuid::Uuid::new_v4()));
+    let defaults = reconcile::Settings::default();
+    reconcile::Settings {
+        scope: Scope::from_list(&args.namespaces),
+        concurrency: args.concurrency,
+        cluster_id: args.cluster_id.clone(),
+        lease: args.leader_election.then(|| reconcile::LeaseSettings {
+            name: args.lease_name.clone(),
+            namespace: namespace.clone(),
+            holder: holder.clone(),
+            duration: args.lease_duration,
+        }),
+        namespace,
+        drift_interval: args.drift_interval,
+        drift_policy: args.drift_policy,
+        apim: ClientOptions {
+            request_timeout: args.apim_timeout,
+            connect_timeout: args.apim_timeout.min(std::time::Duration::from_secs(5)),
+            ..ClientOptions::default()
+        },
+        instance: holder,
+        ..defaults
+    }
 }
 
 /// Runs until `stop` is cancelled (SIGTERM), then shuts down gracefully.
@@ -180,12 +223,58 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
         stop.clone(),
     );
 
-    let resolver = resolver(&args).await?;
+    let client = if args.manifests.is_empty() {
+        Some(
+            kube::Client::try_default()
+                .await
+                .map_err(|e| ServeError::NoCluster(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let resolver = resolver(&args, client.clone()).await?;
     release_startup_memory();
     let engine = Engine::new(Settings {
         cluster_wide_paths: args.cluster_wide_paths,
     });
-    let state = AppState::new(engine, resolver, metrics);
+
+    let mut settings = reconcile_settings(&args);
+    let mut dry_run: Option<Arc<dyn ApimDryRun>> = None;
+    let mut reconciler = None;
+    match &client {
+        Some(client) => {
+            if args.reconcile || args.apim_dry_run != DryRunMode::Off {
+                let id =
+                    reconcile::cluster_id(client, args.cluster_id.as_deref(), &settings.namespace)
+                        .await;
+                tracing::info!(cluster_id = %id, "cluster identity");
+                settings.cluster_id = Some(id);
+            }
+            let runner = reconcile::dry_run::Runner::new(
+                client.clone(),
+                args.apim_dry_run,
+                args.apim_dry_run_timeout,
+                settings.cluster_id.clone().unwrap_or_default(),
+            )
+            .map_err(|e| ServeError::Reconciler(e.to_string()))?;
+            dry_run = runner.map(|r| Arc::new(r) as Arc<dyn ApimDryRun>);
+            if args.reconcile {
+                reconciler = Some(tokio::spawn(reconcile::run(
+                    client.clone(),
+                    settings,
+                    metrics.clone(),
+                    stop.clone(),
+                )));
+            }
+        }
+        None => {
+            if args.apim_dry_run != DryRunMode::Off {
+                tracing::warn!("--apim-dry-run needs a cluster (to read credentials): disabled with --manifests");
+            }
+            tracing::info!("no cluster: the reconciler does not run with --manifests");
+        }
+    }
+    let state = AppState::with_dry_run(engine, resolver, metrics, dry_run);
     state.tls_ready.store(true, Ordering::SeqCst);
 
     let webhook = server::bind(args.listen).await?;
@@ -207,6 +296,14 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     .await;
     stop.cancel();
     let _ = probe_task.await;
+    if let Some(task) = reconciler {
+        match tokio::time::timeout(args.shutdown_timeout, task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "the reconciler failed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "the reconciler task failed"),
+            Err(_) => tracing::warn!("gave up waiting for in-flight reconciles"),
+        }
+    }
     tracing::info!("gko stopped");
     Ok(())
 }

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::admission::dry_run::ApimDryRun;
 use crate::admission::review::{self, Reviewed};
 use crate::admission::Engine;
 use crate::resolve::Resolver;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once a serving certificate is loaded.
     pub tls_ready: AtomicBool,
+    /// APIM dry run of admitted ApiDefinitions (`--apim-dry-run`), when enabled.
+    pub dry_run: Option<Arc<dyn ApimDryRun>>,
 }
 
 impl AppState {
@@ -44,6 +47,23 @@ impl AppState {
             resolver,
             metrics,
             tls_ready: AtomicBool::new(false),
+            dry_run: None,
+        })
+    }
+
+    /// Like [`AppState::new`], with an APIM dry run in the validating webhook.
+    pub fn with_dry_run(
+        engine: Engine,
+        resolver: Arc<dyn Resolver>,
+        metrics: Arc<Metrics>,
+        dry_run: Option<Arc<dyn ApimDryRun>>,
+    ) -> Arc<Self> {
+        Arc::new(AppState {
+            engine,
+            resolver,
+            metrics,
+            tls_ready: AtomicBool::new(false),
+            dry_run,
         })
     }
 
@@ -152,7 +172,13 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return bad_request(&state, "validate", &e),
     };
-    let out = review::validate(&req, &state.engine, state.resolver.as_ref()).await;
+    let out = review::validate(
+        &req,
+        &state.engine,
+        state.resolver.as_ref(),
+        state.dry_run.as_deref(),
+    )
+    .await;
     answer(&state, "validate", started, out)
 }
 

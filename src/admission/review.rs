@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::dry_run::ApimDryRun;
 use super::{patch, Engine, Operation, Request};
 use crate::crd::{Kind, GROUP};
 use crate::resolve::Resolver;
@@ -238,8 +239,13 @@ fn reviewed(req: &RequestIn, response: ResponseOut, outcome: Outcome) -> Reviewe
 }
 
 /// Answers a validating review. `dryRun` requests get the same answer; validation has no side
-/// effect of any kind.
-pub async fn validate(req: &RequestIn, engine: &Engine, resolver: &dyn Resolver) -> Reviewed {
+/// effect of any kind. With `dry_run`, an ApiDefinition the rules allow is also dry-run against APIM.
+pub async fn validate(
+    req: &RequestIn,
+    engine: &Engine,
+    resolver: &dyn Resolver,
+    dry_run: Option<&dyn ApimDryRun>,
+) -> Reviewed {
     let checked = match check(req) {
         Ok(c) => c,
         Err(response) => return reviewed(req, *response, Outcome::Denied),
@@ -259,7 +265,22 @@ pub async fn validate(req: &RequestIn, engine: &Engine, resolver: &dyn Resolver)
             return reviewed(req, response, Outcome::Error);
         }
     };
-    let verdict = engine.validate(&checked.request, lookup.as_ref());
+    let mut verdict = engine.validate(&checked.request, lookup.as_ref());
+    if let (Some(dry_run), Some(object), true) = (
+        dry_run,
+        checked.request.object,
+        verdict.allowed()
+            && checked.kind == Kind::ApiDefinition
+            && matches!(checked.operation, Operation::Create | Operation::Update),
+    ) {
+        let findings = dry_run.check(&req.namespace, object, lookup.as_ref()).await;
+        for warning in findings.warnings {
+            verdict.warn("spec", format!("APIM dry run: {warning}"));
+        }
+        for denial in findings.denials {
+            verdict.deny("spec", format!("APIM dry run: {denial}"));
+        }
+    }
     let name = checked.request.name;
     let warnings = verdict.warning_lines(checked.kind, &req.namespace, name);
     let (response, outcome) = if verdict.allowed() {
@@ -326,5 +347,150 @@ pub fn mutate(req: &RequestIn) -> Reviewed {
             };
             reviewed(req, response, Outcome::Error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::admission::dry_run::DryRunFindings;
+    use crate::admission::Settings;
+    use crate::resolve::files::ManifestSet;
+    use crate::resolve::{Lookup, StaticResolver};
+
+    struct Fake {
+        findings: DryRunFindings,
+        calls: AtomicUsize,
+    }
+
+    impl ApimDryRun for Fake {
+        fn check<'a>(
+            &'a self,
+            _namespace: &'a str,
+            _object: &'a Value,
+            _lookup: &'a dyn Lookup,
+        ) -> BoxFuture<'a, DryRunFindings> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let findings = self.findings.clone();
+            Box::pin(async move { findings })
+        }
+    }
+
+    fn resolver() -> StaticResolver {
+        let mut set = ManifestSet::new();
+        set.insert(
+            "team",
+            &json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
+                    "metadata": {"name": "dev", "namespace": "team"},
+                    "spec": {"baseUrl": "http://apim", "organizationId": "DEFAULT", "environmentId": "DEFAULT",
+                             "auth": {"bearerToken": "t"}}}),
+        );
+        StaticResolver(Arc::new(set))
+    }
+
+    fn review_of(kind: &str, object: Value) -> RequestIn {
+        let body = json!({
+            "apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview",
+            "request": {"uid": "u1", "kind": {"group": GROUP, "version": "v1alpha1", "kind": kind},
+                        "name": object["metadata"]["name"], "namespace": "team", "operation": "CREATE",
+                        "object": object}
+        });
+        parse(body.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn api() -> Value {
+        json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ApiDefinition",
+               "metadata": {"name": "orders", "namespace": "team"},
+               "spec": {"name": "orders", "version": "1", "description": "d", "contextRef": {"name": "dev"},
+                        "proxy": {"virtual_hosts": [{"path": "/orders"}],
+                                  "groups": [{"name": "g", "endpoints": [{"name": "e", "target": "https://b.example"}]}]},
+                        "plans": [{"name": "free", "security": "KEY_LESS"}]}})
+    }
+
+    #[tokio::test]
+    async fn dry_run_findings_become_denials_and_warnings() {
+        let engine = Engine::new(Settings::default());
+        let resolver = resolver();
+        let deny = Fake {
+            findings: DryRunFindings {
+                denials: vec!["The path [/orders/] is already covered".into()],
+                warnings: vec!["plan has no description".into()],
+            },
+            calls: AtomicUsize::new(0),
+        };
+        let out = validate(
+            &review_of("ApiDefinition", api()),
+            &engine,
+            &resolver,
+            Some(&deny),
+        )
+        .await;
+        assert_eq!(out.outcome, Outcome::Denied, "{}", out.body);
+        let text = out.body.to_string();
+        assert!(
+            text.contains("APIM dry run: The path [/orders/] is already covered"),
+            "{text}"
+        );
+        assert!(
+            text.contains("APIM dry run: plan has no description"),
+            "{text}"
+        );
+
+        let warn = Fake {
+            findings: DryRunFindings {
+                denials: Vec::new(),
+                warnings: vec!["APIM unreachable".into()],
+            },
+            calls: AtomicUsize::new(0),
+        };
+        let out = validate(
+            &review_of("ApiDefinition", api()),
+            &engine,
+            &resolver,
+            Some(&warn),
+        )
+        .await;
+        assert_eq!(out.outcome, Outcome::Allowed, "{}", out.body);
+        assert!(out
+            .body
+            .to_string()
+            .contains("APIM dry run: APIM unreachable"));
+        assert_eq!(warn.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn dry_run_is_skipped_for_denied_objects_and_other_kinds() {
+        let engine = Engine::new(Settings::default());
+        let resolver = resolver();
+        let fake = Fake {
+            findings: DryRunFindings::default(),
+            calls: AtomicUsize::new(0),
+        };
+        let mut bad = api();
+        bad["spec"]["version"] = Value::Null;
+        let out = validate(
+            &review_of("ApiDefinition", bad),
+            &engine,
+            &resolver,
+            Some(&fake),
+        )
+        .await;
+        assert_eq!(out.outcome, Outcome::Denied);
+        let resource = json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ApiResource",
+                              "metadata": {"name": "cache", "namespace": "team"},
+                              "spec": {"name": "c", "type": "cache-resource", "configuration": {}}});
+        validate(
+            &review_of("ApiResource", resource),
+            &engine,
+            &resolver,
+            Some(&fake),
+        )
+        .await;
+        assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
     }
 }

@@ -245,6 +245,13 @@ impl ApimClient {
         }))
     }
 
+    /// Every API of the target's environment (`GET ENV/apis`), as summaries. Used to find which API holds a
+    /// context path when APIM refuses one.
+    pub async fn list_apis(&self, target: &Target) -> Result<Vec<ApiSummary>> {
+        let url = target.url(false, &["apis"])?;
+        self.exchange(target, Method::GET, url, None).await?.json()
+    }
+
     /// The API as APIM holds it now (`GET ENV/apis/{id}`), for drift checks. `NotFound` when it is gone.
     pub async fn get_api(&self, target: &Target, id: &str) -> Result<Value> {
         let url = target.url(false, &["apis", id])?;

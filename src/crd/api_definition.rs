@@ -733,6 +733,8 @@ pub struct ApiDefinitionStatus {
     pub synced_context: Option<String>,
     /// The cluster identity stamped on what gko pushed.
     pub cluster_id: Option<String>,
+    /// Hash of the last payload APIM refused as invalid: it is not sent again until it changes.
+    pub failed_hash: Option<String>,
 }
 
 #[skip_serializing_none]

@@ -3,3 +3,4 @@
 
 pub mod apim;
 pub mod cluster;
+pub mod kube;

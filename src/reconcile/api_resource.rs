@@ -1,0 +1,196 @@
+//! ApiResource controller: status (how many APIs use it) and deletion that waits while it is referenced.
+//! The re-sync of the APIs using a resource is a watch mapping of the ApiDefinition controller
+//! ([`super::api_definition::users_of_resource`]).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
+
+use super::status::{self, ACCEPTED, DELETION_BLOCKED, SYNCED};
+use super::{Error, Shared, FINALIZER};
+use crate::crd::ApiResource;
+
+/// `ns/name` of the ApiDefinitions that reference `resource` (deleting ones excluded: they no longer need
+/// its content).
+pub fn users(shared: &Shared, resource: &ApiResource) -> Vec<String> {
+    let mut users: Vec<String> = super::api_definition::users_of_resource(&shared.apis, resource)
+        .into_iter()
+        .filter(|r| {
+            shared
+                .apis
+                .get(r)
+                .is_some_and(|a| a.metadata.deletion_timestamp.is_none())
+        })
+        .map(|r: ObjectRef<_>| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+        .collect();
+    users.sort();
+    users
+}
+
+/// "a, b, c and 4 more".
+pub fn describe(users: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut out = users
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if users.len() > SHOWN {
+        out.push_str(&format!(" and {} more", users.len() - SHOWN));
+    }
+    out
+}
+
+pub async fn reconcile(resource: Arc<ApiResource>, shared: Arc<Shared>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let ns = resource
+        .metadata
+        .namespace
+        .clone()
+        .ok_or(Error::NoNamespace)?;
+    let api: Api<ApiResource> = Api::namespaced(shared.client.clone(), &ns);
+    let deleting = resource.metadata.deletion_timestamp.is_some();
+    let result = match super::ensure_finalizer(&api, resource).await {
+        Err(e) => Err(e),
+        Ok(resource) => finalizer(&api, FINALIZER, resource, |event| async {
+            match event {
+                Finalizer::Apply(r) => apply(&r, &shared, &api).await,
+                Finalizer::Cleanup(r) => cleanup(&r, &shared, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e))),
+    };
+    shared.observe(
+        "ApiResource",
+        if deleting { "cleanup" } else { "apply" },
+        result.is_ok(),
+        started,
+    );
+    result
+}
+
+async fn apply(
+    resource: &ApiResource,
+    shared: &Shared,
+    api: &Api<ApiResource>,
+) -> Result<Action, Error> {
+    let old = resource.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    let generation = resource.metadata.generation;
+    st.observed_generation = generation;
+    status::set(
+        &mut st.conditions,
+        ACCEPTED,
+        true,
+        "Accepted",
+        "",
+        generation,
+    );
+    let mut action = Action::await_change();
+    if shared.apis_ready.is_ready() {
+        let users = users(shared, resource);
+        let count = Some(i64::try_from(users.len()).unwrap_or(i64::MAX));
+        if count != old.referenced_by {
+            if let Err(wait) =
+                shared.count_write_slot(resource.metadata.uid.as_deref().unwrap_or_default())
+            {
+                // Counted again shortly, with whatever the burst has become by then.
+                return Ok(Action::requeue(wait));
+            }
+        }
+        st.referenced_by = count;
+        let message = if users.is_empty() {
+            "not referenced by any ApiDefinition".to_owned()
+        } else {
+            format!(
+                "inlined into {} ApiDefinition(s): {}",
+                users.len(),
+                describe(&users)
+            )
+        };
+        status::set(
+            &mut st.conditions,
+            SYNCED,
+            true,
+            "Resolved",
+            message,
+            generation,
+        );
+    }
+    status::remove(&mut st.conditions, DELETION_BLOCKED);
+    status::patch_status(api, &resource.name_any(), Some(&old), &st).await?;
+    if !shared.apis_ready.is_ready() {
+        action = Action::requeue(shared.settings.blocked_requeue);
+    }
+    Ok(action)
+}
+
+async fn cleanup(
+    resource: &ApiResource,
+    shared: &Shared,
+    api: &Api<ApiResource>,
+) -> Result<Action, Error> {
+    if !shared.apis_ready.is_ready() {
+        return Err(Error::Blocked {
+            message: "waiting for the ApiDefinition cache before deleting".into(),
+            retry: shared.settings.blocked_requeue,
+        });
+    }
+    let users = users(shared, resource);
+    if users.is_empty() {
+        return Ok(Action::await_change());
+    }
+    let old = resource.status.clone().unwrap_or_default();
+    let mut st = old.clone();
+    let message = format!(
+        "deletion waits: still referenced by {}; remove the reference from those ApiDefinitions first",
+        describe(&users)
+    );
+    st.referenced_by = Some(i64::try_from(users.len()).unwrap_or(i64::MAX));
+    let changed = status::set(
+        &mut st.conditions,
+        DELETION_BLOCKED,
+        true,
+        "InUse",
+        message.clone(),
+        resource.metadata.generation,
+    );
+    status::patch_status(api, &resource.name_any(), Some(&old), &st).await?;
+    if changed {
+        shared
+            .event(
+                resource,
+                EventType::Warning,
+                "DeletionBlocked",
+                message.clone(),
+            )
+            .await;
+    }
+    Err(Error::Blocked {
+        message,
+        retry: shared.settings.blocked_requeue,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_user_lists_are_shortened() {
+        let users: Vec<String> = (0..8).map(|i| format!("ns/api-{i}")).collect();
+        assert_eq!(
+            describe(&users),
+            "ns/api-0, ns/api-1, ns/api-2, ns/api-3, ns/api-4 and 3 more"
+        );
+        assert_eq!(describe(&users[..1]), "ns/api-0");
+    }
+}

@@ -134,6 +134,10 @@ pub async fn reconcile(api: Arc<ApiDefinition>, shared: Arc<Shared>) -> Result<A
         result.is_ok(),
         started,
     );
+    tracing::debug!(
+        total_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "reconcile done"
+    );
     result
 }
 
@@ -450,6 +454,18 @@ struct Run<'a> {
     notes: Vec<Note>,
     action: Action,
     prefetched: Option<Prefetched>,
+    /// Values resolved from `[[ secret ... ]]` templates, redacted from every message.
+    secrets: Vec<String>,
+}
+
+/// Replaces every occurrence of a secret value (of 4 characters or more) in `message`.
+pub(crate) fn redact(mut message: String, secrets: &[String]) -> String {
+    for secret in secrets.iter().filter(|s| s.chars().count() >= 4) {
+        if message.contains(secret.as_str()) {
+            message = message.replace(secret.as_str(), "<redacted>");
+        }
+    }
+    message
 }
 
 impl Run<'_> {
@@ -467,6 +483,8 @@ impl Run<'_> {
 
     /// Records a failed sync: condition, processing status, an Event when the reason is new, and the requeue.
     fn fail(&mut self, reason: &'static str, message: String, retry: Retry) {
+        // APIM may quote the definition back; values that came from Secrets never reach status or Events.
+        let message = redact(message, &self.secrets);
         let before = status::reason_of(&self.status.conditions, SYNCED).map(str::to_owned);
         let was_true = status::is_true(&self.status.conditions, SYNCED);
         status::set(
@@ -509,6 +527,7 @@ async fn apply(
         notes: Vec::new(),
         action: shared.resync(),
         prefetched,
+        secrets: Vec::new(),
     };
     let cross_id = payload::api_cross_id(api);
     run.status.cross_id = Some(cross_id.clone());
@@ -546,6 +565,12 @@ async fn apply(
                 "",
                 run.generation,
             );
+            run.secrets = refs
+                .templates
+                .iter()
+                .filter(|(k, _)| k.secret)
+                .map(|(_, v)| v.clone())
+                .collect();
             sync(&mut run, &refs, &cross_id).await;
         }
     }
@@ -809,6 +834,12 @@ async fn push(
             shared.reset_backoff(&run.uid());
             shared.drift_checked(&run.uid());
             let id = imported.id.clone();
+            let warnings: Vec<String> = imported
+                .errors
+                .warning
+                .iter()
+                .map(|w| redact(w.clone(), &run.secrets))
+                .collect();
             let st = &mut run.status;
             st.id = Some(id.clone());
             if !imported.plans.is_empty() {
@@ -822,10 +853,14 @@ async fn push(
             st.organization_id = Some(target.organization_id().to_owned());
             st.cluster_id = Some(shared.cluster_id.clone());
             st.processing_status = Some(COMPLETED.into());
-            st.errors = (!imported.errors.warning.is_empty()).then(|| ApiErrors {
-                severe: None,
-                warning: Some(imported.errors.warning.clone()),
-            });
+            st.errors = if warnings.is_empty() {
+                None
+            } else {
+                Some(ApiErrors {
+                    severe: None,
+                    warning: Some(warnings),
+                })
+            };
             status::set(
                 &mut st.conditions,
                 SYNCED,
@@ -869,7 +904,7 @@ async fn push(
             if c.retry == Retry::OnChange {
                 run.status.failed_hash = Some(hash);
                 run.status.errors = Some(ApiErrors {
-                    severe: Some(vec![c.message.clone()]),
+                    severe: Some(vec![redact(c.message.clone(), &run.secrets)]),
                     warning: None,
                 });
                 // Only a refusal about a path is worth reading the environment's APIs for.
@@ -1409,6 +1444,18 @@ mod tests {
                 ObjectKey::new("shared", "oauth"),
                 ObjectKey::new("team", "cache")
             ]
+        );
+    }
+
+    #[test]
+    fn secret_values_are_redacted_from_messages() {
+        let secrets = vec!["s3cr3t-value".to_string(), "abc".to_string()];
+        assert_eq!(
+            redact(
+                "invalid security definition s3cr3t-value (abc)".into(),
+                &secrets
+            ),
+            "invalid security definition <redacted> (abc)"
         );
     }
 

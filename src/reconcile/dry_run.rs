@@ -170,6 +170,11 @@ impl Runner {
                 return findings;
             }
         };
+        let secrets: Vec<String> = templates
+            .iter()
+            .filter(|(k, _)| k.secret)
+            .map(|(_, v)| v.clone())
+            .collect();
         let call = self.apim.import(&resolved.target, &definition, true);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => self.problem(
@@ -191,6 +196,12 @@ impl Runner {
                 &mut findings,
                 format!("could not validate against APIM ({}): {e}", resolved.key),
             ),
+        }
+        // APIM may quote the definition back: values from Secrets never reach the kubectl user.
+        for list in [&mut findings.denials, &mut findings.warnings] {
+            for message in list.iter_mut() {
+                *message = super::api_definition::redact(std::mem::take(message), &secrets);
+            }
         }
         findings
     }

@@ -310,10 +310,11 @@ impl Shared {
         };
         let reference = object.object_ref(&());
         let recorder = self.recorder.clone();
-        let Ok(permit) = self.event_slots.clone().acquire_owned().await else {
-            return;
-        };
+        let slots = self.event_slots.clone();
         tokio::spawn(async move {
+            let Ok(permit) = slots.acquire_owned().await else {
+                return;
+            };
             if let Err(e) = recorder.publish(&event, &reference).await {
                 tracing::debug!(error = %e, reason = %event.reason, "could not publish an Event");
             }

@@ -138,6 +138,7 @@ async fn certs_tool_bundle_and_ca_rotation_under_load() {
             "200ms",
             "--namespaces",
             &ns,
+            "--reconcile=false",
         ],
         logs.path(),
     );
@@ -307,6 +308,7 @@ async fn gko_manages_its_own_certificate() {
             &cert_dir,
             "--namespaces",
             &ns,
+            "--reconcile=false",
         ],
         dir.path(),
     );

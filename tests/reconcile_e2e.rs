@@ -5,7 +5,7 @@
 //! namespace of the same cluster watched by a second reconciler with another cluster id.
 //!
 //! ```sh
-//! scripts/e2e.sh            # starts two envtest clusters, runs this suite, stops them
+//! tests/run.sh starts two envtest clusters (KUBECONFIG and GKO_E2E_KUBECONFIG_B) and runs this suite with the rest
 //! ```
 
 mod support;

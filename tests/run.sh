@@ -13,10 +13,13 @@ if [ -z "${KUBECONFIG:-}" ]; then
   if [ -x "$ENVTEST/up.sh" ]; then
     "$ENVTEST/build.sh"
     envdir="$(mktemp -d "${TMPDIR:-/tmp}/gko-envtest.XXXXXX")"
-    "$ENVTEST/up.sh" "$envdir" --owner-pid $$
-    trap '"$ENVTEST/down.sh" "$envdir" >/dev/null 2>&1 || true' EXIT
+    # Two clusters: the multi-cluster tests run one reconciler in each, against one APIM stand-in.
+    "$ENVTEST/up.sh" "$envdir/a" --owner-pid $$
+    "$ENVTEST/up.sh" "$envdir/b" --owner-pid $$
+    trap '"$ENVTEST/down.sh" "$envdir/a" >/dev/null 2>&1 || true; "$ENVTEST/down.sh" "$envdir/b" >/dev/null 2>&1 || true; rm -rf "$envdir"' EXIT
     # shellcheck disable=SC1091
-    source "$envdir/env"
+    source "$envdir/a/env"
+    export GKO_E2E_KUBECONFIG_B="$envdir/b/kubeconfig"
   else
     echo "note: no KUBECONFIG and no $ENVTEST: end-to-end tests will be skipped"
   fi

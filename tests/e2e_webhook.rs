@@ -75,6 +75,7 @@ fn webhook_through_the_api_server() {
             &certs_arg,
             "--namespaces",
             &ns,
+            "--reconcile=false",
         ],
         dir.path(),
     );

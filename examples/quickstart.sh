@@ -14,8 +14,8 @@ STATE=target/quickstart
 PORT="${GKO_QUICKSTART_PORT:-8443}"
 PROBE_PORT="${GKO_QUICKSTART_PROBE_PORT:-8081}"
 
-cargo build --release --bin gko
-GKO=target/release/gko
+cargo build --bin gko
+GKO=target/debug/gko
 
 [ -x "$ENVTEST/up.sh" ] || { echo "envtest not found at $ENVTEST (set GKO_ENVTEST)"; exit 1; }
 "$ENVTEST/build.sh"

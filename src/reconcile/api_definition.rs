@@ -764,15 +764,7 @@ async fn push(
         None => match read_remote(shared, target, cross_id, known_id.as_deref()).await {
             Ok(r) => r,
             Err(e) => {
-                let c = status::classify(&e);
-                shared.count_call(c.reason);
-                if c.unreachable {
-                    if permit.failure() {
-                        shared.refresh_context(&context.key);
-                    }
-                } else {
-                    permit.success();
-                }
+                record_apim_failure(shared, permit, &context.key, &e);
                 run.fail_apim(&e);
                 return None;
             }
@@ -892,15 +884,7 @@ async fn push(
             Some(definition)
         }
         Err(e) => {
-            let c = status::classify(&e);
-            shared.count_call(c.reason);
-            if c.unreachable {
-                if permit.failure() {
-                    shared.refresh_context(&context.key);
-                }
-            } else {
-                permit.success();
-            }
+            let c = record_apim_failure(shared, permit, &context.key, &e);
             if c.retry == Retry::OnChange {
                 run.status.failed_hash = Some(hash);
                 run.status.errors = Some(ApiErrors {
@@ -1152,15 +1136,7 @@ async fn delete_owned(
             Ok(o)
         }
         Err(e) => {
-            let c = status::classify(&e);
-            shared.count_call(c.reason);
-            if c.unreachable {
-                if permit.failure() {
-                    shared.refresh_context(&context.key);
-                }
-            } else {
-                permit.success();
-            }
+            record_apim_failure(shared, permit, &context.key, &e);
             Err(Failure::Apim(e))
         }
     }
@@ -1412,6 +1388,26 @@ pub fn referenced_resources(api: &ApiDefinition) -> BTreeSet<ObjectKey> {
         .into_iter()
         .map(|r| ObjectKey::new(r.namespace.unwrap_or_default(), r.name))
         .collect()
+}
+
+/// Books a failed Management API call: counts it, and tells the context's circuit breaker whether
+/// APIM was unreachable (a probe of the context is asked for when the breaker opens) or answered.
+fn record_apim_failure(
+    shared: &Shared,
+    permit: super::breaker::Permit,
+    context: &ObjectKey,
+    e: &ApimError,
+) -> status::Classified {
+    let c = status::classify(e);
+    shared.count_call(c.reason);
+    if c.unreachable {
+        if permit.failure() {
+            shared.refresh_context(context);
+        }
+    } else {
+        permit.success();
+    }
+    c
 }
 
 #[cfg(test)]

@@ -51,20 +51,6 @@ impl Ready {
 /// Objects touched (applied or deleted), the trigger of a controller or of a watch mapping.
 pub type Touched<K> = BoxStream<'static, Result<K, watcher::Error>>;
 
-fn apis<K>(client: &Client, scope: &Scope) -> Vec<(Option<String>, Api<K>)>
-where
-    K: Resource<Scope = NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match scope {
-        Scope::AllNamespaces => vec![(None, Api::all(client.clone()))],
-        Scope::Namespaces(list) => list
-            .iter()
-            .map(|ns| (Some(ns.clone()), Api::namespaced(client.clone(), ns)))
-            .collect(),
-    }
-}
-
 /// A store of `K` over `scope`, its readiness, and the stream of touched objects that keeps it filled (the
 /// stream must be polled, typically by the controller it triggers).
 pub fn reflect<K>(client: &Client, scope: &Scope) -> (Store<K>, Ready, Touched<K>)
@@ -293,7 +279,8 @@ where
         + 'static,
     K::DynamicType: Default,
 {
-    let streams: Vec<Touched<K>> = apis::<K>(client, scope)
+    let streams: Vec<Touched<K>> = scope
+        .apis::<K>(client)
         .into_iter()
         .map(|(_, api)| {
             watcher::watcher(api, watcher::Config::default())

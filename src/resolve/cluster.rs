@@ -32,6 +32,21 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// One `Api` per watched namespace (one for all namespaces), with the namespace it covers.
+    pub fn apis<K>(&self, client: &Client) -> Vec<(Option<String>, Api<K>)>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        match self {
+            Scope::AllNamespaces => vec![(None, Api::all(client.clone()))],
+            Scope::Namespaces(list) => list
+                .iter()
+                .map(|ns| (Some(ns.clone()), Api::namespaced(client.clone(), ns)))
+                .collect(),
+        }
+    }
+
     pub fn from_list(list: &[String]) -> Scope {
         let list: Vec<String> = list.iter().filter(|s| !s.is_empty()).cloned().collect();
         if list.is_empty() {
@@ -89,20 +104,6 @@ where
     }
 }
 
-fn apis_for<K>(client: &Client, scope: &Scope) -> Vec<Api<K>>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match scope {
-        Scope::AllNamespaces => vec![Api::all(client.clone())],
-        Scope::Namespaces(list) => list
-            .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
-            .collect(),
-    }
-}
-
 fn spawn_reflectors<K>(client: &Client, scope: &Scope) -> Stores<K>
 where
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
@@ -115,7 +116,7 @@ where
     K::DynamicType: std::hash::Hash + Eq + Clone + Default,
 {
     let mut stores = Vec::new();
-    for api in apis_for::<K>(client, scope) {
+    for (_, api) in scope.apis::<K>(client) {
         let (reader, writer) = reflector::store();
         let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
             .default_backoff()

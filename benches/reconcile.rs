@@ -22,7 +22,7 @@ use futures::StreamExt;
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use gko::reconcile::watch;
 use gko::resolve::cluster::Scope;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
 
@@ -125,35 +125,54 @@ async fn create_many(client: &Client, ns: &str, objects: Vec<serde_json::Value>)
     started.elapsed()
 }
 
-async fn synced_count(client: &Client, ns: &str) -> usize {
-    let api: Api<ApiDefinition> = Api::namespaced(client.clone(), ns);
-    let Ok(list) = api.list(&ListParams::default()).await else {
-        return 0;
-    };
-    list.items
-        .iter()
-        .filter(|a| {
-            a.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Synced" && c.status == "True")
-            })
-        })
-        .count()
+/// Counts `Synced=True` APIs of `ns` from a watch (a re-list every poll would load the API server being measured).
+struct SyncedWatch {
+    store: kube::runtime::reflector::Store<ApiDefinition>,
+    drain: tokio::task::JoinHandle<()>,
 }
 
-/// Polls until `n` APIs of `ns` are `Synced=True`; the time since `started`.
-async fn wait_synced(client: &Client, ns: &str, n: usize, started: Instant) -> Duration {
-    loop {
-        let synced = synced_count(client, ns).await;
-        if synced >= n {
-            return started.elapsed();
+impl SyncedWatch {
+    async fn start(client: &Client, ns: &str) -> SyncedWatch {
+        let (store, ready, trigger) =
+            watch::reflect::<ApiDefinition>(client, &Scope::Namespaces(vec![ns.to_owned()]));
+        let drain = tokio::spawn(trigger.for_each(|_| futures::future::ready(())));
+        ready.wait().await;
+        SyncedWatch { store, drain }
+    }
+
+    fn synced(&self) -> usize {
+        self.store
+            .state()
+            .iter()
+            .filter(|a| {
+                a.status.as_ref().is_some_and(|s| {
+                    s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Synced" && c.status == "True")
+                })
+            })
+            .count()
+    }
+
+    /// Waits until `n` APIs are `Synced=True`; the time since `started`.
+    async fn wait(&self, n: usize, started: Instant) -> Duration {
+        loop {
+            let synced = self.synced();
+            if synced >= n {
+                return started.elapsed();
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                println!("  gave up: {synced}/{n} synced after 300 s");
+                return started.elapsed();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if started.elapsed() > Duration::from_secs(300) {
-            println!("  gave up: {synced}/{n} synced after 300 s");
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Drop for SyncedWatch {
+    fn drop(&mut self) {
+        self.drain.abort();
     }
 }
 
@@ -254,9 +273,11 @@ async fn run(path: String) {
     // 1. Cold start: n APIs wait, then the reconciler starts.
     let objects: Vec<_> = (0..n).map(|i| api(&ns, i, i < users)).collect();
     let created_in = create_many(&client, &ns, objects).await;
+    let watch_ns = SyncedWatch::start(&client, &ns).await;
     let started = Instant::now();
     let rec = cluster::Reconciler::start(client.clone(), settings.clone());
-    let converged = wait_synced(&client, &ns, n, started).await;
+    let converged = watch_ns.wait(n, started).await;
+    drop(watch_ns);
     println!(
         "1. {n} pending ApiDefinitions converged in {:.2} s after the reconciler started ({} APIM calls, {} writes) [target ≤ 10 s: {}]",
         converged.as_secs_f64(),
@@ -270,10 +291,12 @@ async fn run(path: String) {
     );
 
     // 1b. The same number applied while the reconciler runs (creation and reconciliation compete).
+    let watch_live = SyncedWatch::start(&client, &ns_live).await;
     let started = Instant::now();
     let objects: Vec<_> = (0..n).map(|i| api(&ns_live, n + i, false)).collect();
     let created_in = create_many(&client, &ns_live, objects).await;
-    let converged = wait_synced(&client, &ns_live, n, started).await;
+    let converged = watch_live.wait(n, started).await;
+    drop(watch_live);
     println!(
         "1b. {n} ApiDefinitions applied while running: all synced {:.2} s after the first create (creation took {:.2} s)",
         converged.as_secs_f64(),
@@ -293,15 +316,13 @@ async fn run(path: String) {
         .await
         .expect("patch resource");
     loop {
-        let updated = standin
-            .apis("DEFAULT", "DEFAULT")
-            .iter()
-            .filter(|a| a.definition["resources"][0]["configuration"]["timeToLiveSeconds"] == 120)
-            .count();
+        let updated = standin.count_apis("DEFAULT", "DEFAULT", |a| {
+            a.definition["resources"][0]["configuration"]["timeToLiveSeconds"] == 120
+        });
         if updated >= users || started.elapsed() > Duration::from_secs(120) {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let propagated = started.elapsed();
     println!(

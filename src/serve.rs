@@ -233,7 +233,7 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
         None
     };
     let resolver = resolver(&args, client.clone()).await?;
-    release_startup_memory();
+    crate::release_unused_memory();
     let engine = Engine::new(Settings {
         cluster_wide_paths: args.cluster_wide_paths,
     });
@@ -308,18 +308,3 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     Ok(())
 }
 
-/// Hands the memory freed after start-up parsing back to the operating system (glibc keeps it
-/// otherwise), so that the idle footprint is what gko holds, not what it once parsed.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_startup_memory() {
-    extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
-    // SAFETY: malloc_trim only returns free heap pages to the kernel; it has no preconditions.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_startup_memory() {}

@@ -21,8 +21,9 @@ pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
         );
         return;
     };
-    // Schema errors were reported already; rules need a decodable spec.
-    let Ok(spec) = <ApiDefinitionSpec as serde::Deserialize>::deserialize(spec_value) else {
+    // Schema errors were reported already; rules need a decodable spec (without its flows, which no
+    // rule reads).
+    let Ok(spec) = super::rules_view::decode_spec(spec_value) else {
         return;
     };
     name_and_version(&spec, verdict);

@@ -10,6 +10,7 @@ pub mod dry_run;
 pub mod management_context;
 pub mod patch;
 pub mod review;
+pub mod rules_view;
 pub mod schema;
 pub mod templating;
 

@@ -131,12 +131,15 @@ fn status(code: u16, message: &str) -> Value {
 
 /// Parses a body into the request it carries.
 pub fn parse(body: &[u8]) -> Result<RequestIn, BadReview> {
-    // One pass over the bytes; only a failure pays for telling "not JSON" from "not a review".
-    let review: ReviewIn = match serde_json::from_slice(body) {
+    // UTF-8 is checked once for the whole body (cheaper than string by string while parsing), then
+    // one pass over the text; only a failure pays for telling "not JSON" from "not a review".
+    let text = std::str::from_utf8(body)
+        .map_err(|e| BadReview::NotJson(format!("it is not UTF-8 text ({e})")))?;
+    let review: ReviewIn = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
             return Err(
-                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                match serde_json::from_str::<serde::de::IgnoredAny>(text) {
                     Err(syntax) => BadReview::NotJson(syntax.to_string()),
                     Ok(_) => BadReview::NotAReview(e.to_string()),
                 },

@@ -32,9 +32,23 @@ impl Source {
 
 /// True when the value contains a `[[ ... ]]` template (its real value is only known at reconcile).
 pub fn is_template(value: &str) -> bool {
-    value
-        .find("[[")
-        .is_some_and(|start| value[start..].contains("]]"))
+    // Called on every string of every admitted object: a byte scan, not a substring searcher (whose
+    // set-up cost more than the search on these short strings).
+    find_pair(value.as_bytes(), b'[')
+        .is_some_and(|start| find_pair(&value.as_bytes()[start + 2..], b']').is_some())
+}
+
+/// Index of the first `cc` (two bytes `c`) in `bytes`.
+fn find_pair(bytes: &[u8], c: u8) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = bytes.get(from..)?.iter().position(|&b| b == c) {
+        let at = from + i;
+        if bytes.get(at + 1) == Some(&c) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// Parses every template of a string. `Err` carries the text of a template that is not understood.
@@ -197,5 +211,18 @@ mod tests {
         );
         assert!(is_template("a [[ b ]] c"));
         assert!(!is_template("plain [[ unterminated"));
+    }
+
+    #[test]
+    fn template_detection_is_a_plain_byte_scan() {
+        assert!(is_template("[[]]"));
+        assert!(is_template("x[ y [[ secret `a/b` ]]"));
+        assert!(is_template("a [[[ b ]]] c"));
+        assert!(!is_template("]] before [["));
+        assert!(!is_template("[ [ ] ]"));
+        assert!(!is_template("[[]"));
+        assert!(!is_template("é[[ ü ]"));
+        assert!(is_template("é[[ ü ]]"));
+        assert!(!is_template(""));
     }
 }

@@ -421,6 +421,14 @@ impl ApimStandIn {
             .map(|apis| apis.values().cloned().collect())
             .unwrap_or_default()
     }
+    /// How many APIs of the environment match `pred`, counted under the lock (no copy).
+    pub fn count_apis(&self, org: &str, env: &str, pred: impl Fn(&StoredApi) -> bool) -> usize {
+        self.shared
+            .lock()
+            .apis
+            .get(&(org.to_owned(), env.to_owned()))
+            .map_or(0, |apis| apis.values().filter(|a| pred(a)).count())
+    }
     /// Edits an API as a console user would (no call logged). Returns whether it exists.
     pub fn edit_api(
         &self,

@@ -307,4 +307,3 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     tracing::info!("gko stopped");
     Ok(())
 }
-

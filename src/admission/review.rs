@@ -138,12 +138,10 @@ pub fn parse(body: &[u8]) -> Result<RequestIn, BadReview> {
     let review: ReviewIn = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
-            return Err(
-                match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-                    Err(syntax) => BadReview::NotJson(syntax.to_string()),
-                    Ok(_) => BadReview::NotAReview(e.to_string()),
-                },
-            )
+            return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Err(syntax) => BadReview::NotJson(syntax.to_string()),
+                Ok(_) => BadReview::NotAReview(e.to_string()),
+            })
         }
     };
     if review.kind.as_deref() != Some("AdmissionReview") {

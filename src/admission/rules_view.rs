@@ -161,7 +161,10 @@ mod tests {
         let view = decode_spec(&spec()).expect("the view decodes");
         let mut without = spec();
         without.as_object_mut().expect("object").remove("flows");
-        without["plans"][0].as_object_mut().expect("object").remove("flows");
+        without["plans"][0]
+            .as_object_mut()
+            .expect("object")
+            .remove("flows");
         let full: ApiDefinitionSpec = serde_json::from_value(without).expect("full decode");
         assert_eq!(
             serde_json::to_value(&view).expect("encode"),
@@ -174,13 +177,20 @@ mod tests {
     #[test]
     fn other_fields_named_flows_are_kept() {
         let view = decode_spec(&spec()).expect("the view decodes");
-        let config = view.resources.as_ref().and_then(|r| r[0].configuration.as_ref());
+        let config = view
+            .resources
+            .as_ref()
+            .and_then(|r| r[0].configuration.as_ref());
         assert_eq!(config.and_then(|c| c.get("flows")), Some(&json!(3)));
     }
 
     #[test]
     fn a_spec_of_the_wrong_shape_fails_like_the_full_decode() {
-        for bad in [json!("text"), json!({"plans": {"a": 1}}), json!({"plans": [3]})] {
+        for bad in [
+            json!("text"),
+            json!({"plans": {"a": 1}}),
+            json!({"plans": [3]}),
+        ] {
             assert_eq!(
                 decode_spec(&bad).is_err(),
                 serde_json::from_value::<ApiDefinitionSpec>(bad.clone()).is_err(),

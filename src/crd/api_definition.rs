@@ -735,6 +735,8 @@ pub struct ApiDefinitionStatus {
     pub cluster_id: Option<String>,
     /// Hash of the last payload APIM refused as invalid: it is not sent again until it changes.
     pub failed_hash: Option<String>,
+    /// The ConfigMap gko wrote for the gateway (`local: true`), until it is removed.
+    pub local_config_map: Option<String>,
 }
 
 #[skip_serializing_none]

@@ -454,6 +454,8 @@ struct Run<'a> {
     notes: Vec<Note>,
     action: Action,
     prefetched: Option<Prefetched>,
+    /// The spec changed since the last reconcile recorded in status.
+    spec_changed: bool,
     /// Values resolved from `[[ secret ... ]]` templates, redacted from every message.
     secrets: Vec<String>,
 }
@@ -527,6 +529,8 @@ async fn apply(
         notes: Vec::new(),
         action: shared.resync(),
         prefetched,
+        spec_changed: old.observed_generation.is_some()
+            && old.observed_generation != api.metadata.generation,
         secrets: Vec::new(),
     };
     let cross_id = payload::api_cross_id(api);
@@ -1276,9 +1280,18 @@ async fn local_config_map(
     let shared = run.shared;
     let wanted = api.spec.local == Some(true) && desired_state(api) == "STARTED";
     if !wanted {
-        return delete_config_map(shared, api)
+        // Only look for a ConfigMap to remove when one was written, or when the spec changed since the
+        // last reconcile (a safety net should the status have been lost): a resync, or a change of an
+        // ApiResource, costs no API-server read for the thousands of APIs that never were local.
+        let written = run.status.local_config_map.is_some();
+        if !written && !run.spec_changed {
+            return Ok(());
+        }
+        delete_config_map(shared, api)
             .await
-            .map_err(|e| format!("cannot remove the local ConfigMap: {e}"));
+            .map_err(|e| format!("cannot remove the local ConfigMap: {e}"))?;
+        run.status.local_config_map = None;
+        return Ok(());
     }
     let mut definition = match pushed {
         Some(d) => d.clone(),
@@ -1339,7 +1352,7 @@ async fn local_config_map(
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let data: BTreeMap<String, String> = [(CM_KEY.to_owned(), text)].into();
-    match existing {
+    let written = match existing {
         Some(cm) if !is_ours(&cm, api) => Err(format!(
             "ConfigMap {ns}/{name} exists and is not managed by gko; rename it or the ApiDefinition"
         )),
@@ -1379,7 +1392,10 @@ async fn local_config_map(
                 .map(|_| ())
                 .map_err(|e| format!("cannot create ConfigMap {ns}/{name}: {e}"))
         }
-    }
+    };
+    written?;
+    run.status.local_config_map = Some(name);
+    Ok(())
 }
 
 /// Every resource key an API references, for tests and the ApiResource controller.

@@ -14,19 +14,55 @@ use crate::crd::Kind;
 /// The object with gko's defaults filled in and its values normalised.
 pub fn defaulted(kind: Kind, object: &Value, namespace: &str) -> Value {
     let mut out = object.clone();
-    if let Some(spec) = out.get_mut("spec").and_then(Value::as_object_mut) {
+    if let Some(spec) = out.get_mut("spec") {
+        default_spec(kind, spec, namespace);
+    }
+    out
+}
+
+fn default_spec(kind: Kind, spec: &mut Value, namespace: &str) {
+    if let Some(spec) = spec.as_object_mut() {
         match kind {
             Kind::ApiDefinition => api_definition(spec, namespace),
             Kind::ManagementContext => management_context(spec, namespace),
             Kind::ApiResource => api_resource(spec),
         }
     }
-    out
 }
 
 /// The JSON patch from `object` to its defaulted form (empty when nothing changes).
+///
+/// Defaults only ever touch `spec`, so only `spec` is copied and diffed (the metadata, with its
+/// managedFields, is neither); the operations' paths are then put under `/spec`.
 pub fn patch(kind: Kind, object: &Value, namespace: &str) -> json_patch::Patch {
-    json_patch::diff(object, &defaulted(kind, object, namespace))
+    let Some(spec) = object.get("spec") else {
+        return json_patch::Patch::default();
+    };
+    let mut out = spec.clone();
+    default_spec(kind, &mut out, namespace);
+    let mut patch = json_patch::diff(spec, &out);
+    for op in &mut patch.0 {
+        under_spec(op);
+    }
+    patch
+}
+
+fn under_spec(op: &mut json_patch::PatchOperation) {
+    use json_patch::PatchOperation as Op;
+    match op {
+        Op::Add(o) => o.path.push_front("spec"),
+        Op::Remove(o) => o.path.push_front("spec"),
+        Op::Replace(o) => o.path.push_front("spec"),
+        Op::Test(o) => o.path.push_front("spec"),
+        Op::Move(o) => {
+            o.path.push_front("spec");
+            o.from.push_front("spec");
+        }
+        Op::Copy(o) => {
+            o.path.push_front("spec");
+            o.from.push_front("spec");
+        }
+    }
 }
 
 fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
@@ -190,5 +226,21 @@ mod tests {
             defaulted(Kind::ApiResource, &res, "ns")["spec"]["enabled"],
             true
         );
+    }
+
+    #[test]
+    fn patch_is_the_whole_object_diff() {
+        let no_spec = json!({"metadata": {"name": "x"}});
+        let odd_spec = json!({"metadata": {"name": "x"}, "spec": "text"});
+        for (kind, obj) in [
+            (Kind::ApiDefinition, api()),
+            (Kind::ApiDefinition, no_spec),
+            (Kind::ApiDefinition, odd_spec),
+            (Kind::ManagementContext, json!({"spec": {"baseUrl": "https://a/", "auth": {}}})),
+            (Kind::ApiResource, json!({"spec": {"name": "c", "type": "cache"}})),
+        ] {
+            let whole = json_patch::diff(&obj, &defaulted(kind, &obj, "team"));
+            assert_eq!(patch(kind, &obj, "team"), whole, "{obj}");
+        }
     }
 }

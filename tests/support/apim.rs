@@ -153,6 +153,10 @@ pub struct StoredApi {
     pub deploy_count: u32,
     pub import_count: u32,
     pub definition_context: Option<Value>,
+    /// `(host, /path/)` of each virtual host, kept with the definition: the clash check of every import
+    /// compares against every API of the environment, as APIM's indexed lookup would, without re-reading
+    /// each definition.
+    pub paths: Vec<(String, String)>,
 }
 
 #[derive(Default)]
@@ -445,6 +449,7 @@ impl ApimStandIn {
         match api {
             Some(api) => {
                 edit(api);
+                api.paths = virtual_paths(&api.definition);
                 true
             }
             None => false,
@@ -521,7 +526,7 @@ async fn handle(
         Some(Fault::Drop) => {
             let mut st = shared.lock();
             st.dropped_calls += 1;
-            if let Some(call) = st.calls.iter_mut().find(|c| c.seq == seq) {
+            if let Some(call) = st.calls.iter_mut().rev().find(|c| c.seq == seq) {
                 call.dropped = true;
             }
             return Err(DroppedConnection);
@@ -547,7 +552,7 @@ async fn handle(
 
     {
         let mut st = shared.lock();
-        if let Some(call) = st.calls.iter_mut().find(|c| c.seq == seq) {
+        if let Some(call) = st.calls.iter_mut().rev().find(|c| c.seq == seq) {
             call.status = Some(status);
         }
     }
@@ -835,7 +840,7 @@ impl State {
         let clash = self
             .env_apis(org, env)
             .filter(|other| other.id != id)
-            .flat_map(|other| virtual_paths(&other.definition))
+            .flat_map(|other| other.paths.iter())
             .find(|taken| paths.contains(taken))
             .map(|(_, path)| format!("The path [{path}] is already covered by an other API."));
         Ok(Prepared {
@@ -864,8 +869,10 @@ impl State {
                 deploy_count: 0,
                 import_count: 0,
                 definition_context: None,
+                paths: Vec::new(),
             });
         api.cross_id = prepared.cross_id;
+        api.paths = virtual_paths(&prepared.definition);
         api.definition = prepared.definition;
         api.state = prepared.state;
         api.plans = prepared.plans;

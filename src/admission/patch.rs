@@ -236,8 +236,14 @@ mod tests {
             (Kind::ApiDefinition, api()),
             (Kind::ApiDefinition, no_spec),
             (Kind::ApiDefinition, odd_spec),
-            (Kind::ManagementContext, json!({"spec": {"baseUrl": "https://a/", "auth": {}}})),
-            (Kind::ApiResource, json!({"spec": {"name": "c", "type": "cache"}})),
+            (
+                Kind::ManagementContext,
+                json!({"spec": {"baseUrl": "https://a/", "auth": {}}}),
+            ),
+            (
+                Kind::ApiResource,
+                json!({"spec": {"name": "c", "type": "cache"}}),
+            ),
         ] {
             let whole = json_patch::diff(&obj, &defaulted(kind, &obj, "team"));
             assert_eq!(patch(kind, &obj, "team"), whole, "{obj}");

@@ -3,17 +3,16 @@
 //! ([`super::api_definition::users_of_resource`]).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
 use super::status::{self, ACCEPTED, DELETION_BLOCKED, SYNCED};
-use super::{Error, Shared, FINALIZER};
+use super::{Error, Shared};
 use crate::crd::ApiResource;
 
 /// `ns/name` of the ApiDefinitions that reference `resource` (deleting ones excluded: they no longer need
@@ -49,32 +48,14 @@ pub fn describe(users: &[String]) -> String {
 }
 
 pub async fn reconcile(resource: Arc<ApiResource>, shared: Arc<Shared>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let ns = resource
-        .metadata
-        .namespace
-        .clone()
-        .ok_or(Error::NoNamespace)?;
-    let api: Api<ApiResource> = Api::namespaced(shared.client.clone(), &ns);
-    let deleting = resource.metadata.deletion_timestamp.is_some();
-    let result = match super::ensure_finalizer(&api, resource).await {
-        Err(e) => Err(e),
-        Ok(resource) => finalizer(&api, FINALIZER, resource, |event| async {
-            match event {
-                Finalizer::Apply(r) => apply(&r, &shared, &api).await,
-                Finalizer::Cleanup(r) => cleanup(&r, &shared, &api).await,
-            }
-        })
-        .await
-        .map_err(|e| Error::Finalizer(Box::new(e))),
-    };
-    shared.observe(
-        "ApiResource",
-        if deleting { "cleanup" } else { "apply" },
-        result.is_ok(),
-        started,
-    );
-    result
+    let shared = &shared;
+    super::finalized(resource, shared, "ApiResource", |api, event| async move {
+        match event {
+            Finalizer::Apply(r) => apply(&r, shared, &api).await,
+            Finalizer::Cleanup(r) => cleanup(&r, shared, &api).await,
+        }
+    })
+    .await
 }
 
 async fn apply(

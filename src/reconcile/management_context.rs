@@ -3,19 +3,18 @@
 //! circuit breaker (`consecutiveFailures`), and keeps its finalizer while ApiDefinitions use it.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
 
 use super::api_definition::{context_of, synced_context_of};
 use super::context::{self, ContextError};
 use super::status::{self, Retry, ACCEPTED, DELETION_BLOCKED, READY, RESOLVED_REFS};
-use super::{Error, Shared, FINALIZER};
+use super::{Error, Shared};
 use crate::crd::{ApiDefinition, ManagementContext, ManagementContextStatus};
 use crate::resolve::ObjectKey;
 
@@ -64,32 +63,19 @@ pub async fn reconcile(
     context: Arc<ManagementContext>,
     shared: Arc<Shared>,
 ) -> Result<Action, Error> {
-    let started = Instant::now();
-    let ns = context
-        .metadata
-        .namespace
-        .clone()
-        .ok_or(Error::NoNamespace)?;
-    let api: Api<ManagementContext> = Api::namespaced(shared.client.clone(), &ns);
-    let deleting = context.metadata.deletion_timestamp.is_some();
-    let result = match super::ensure_finalizer(&api, context).await {
-        Err(e) => Err(e),
-        Ok(context) => finalizer(&api, FINALIZER, context, |event| async {
-            match event {
-                Finalizer::Apply(c) => apply(&c, &shared, &api).await,
-                Finalizer::Cleanup(c) => cleanup(&c, &shared, &api).await,
-            }
-        })
-        .await
-        .map_err(|e| Error::Finalizer(Box::new(e))),
-    };
-    shared.observe(
+    let shared = &shared;
+    super::finalized(
+        context,
+        shared,
         "ManagementContext",
-        if deleting { "cleanup" } else { "apply" },
-        result.is_ok(),
-        started,
-    );
-    result
+        |api, event| async move {
+            match event {
+                Finalizer::Apply(c) => apply(&c, shared, &api).await,
+                Finalizer::Cleanup(c) => cleanup(&c, shared, &api).await,
+            }
+        },
+    )
+    .await
 }
 
 fn not_ready(

@@ -349,6 +349,45 @@ impl Shared {
     }
 }
 
+/// The reconcile of a kind whose apply and cleanup need nothing before the finalizer is in place: adds the
+/// finalizer, runs `reconcile` with the object's namespaced `Api` and the finalizer event, and books the
+/// outcome in the metrics under `kind`.
+pub async fn finalized<K, F, Fut>(
+    object: Arc<K>,
+    shared: &Shared,
+    kind: &str,
+    reconcile: F,
+) -> Result<Action, Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+    F: FnOnce(Api<K>, kube::runtime::finalizer::Event<K>) -> Fut,
+    Fut: std::future::Future<Output = Result<Action, Error>>,
+{
+    let started = Instant::now();
+    let ns = object.namespace().ok_or(Error::NoNamespace)?;
+    let api: Api<K> = Api::namespaced(shared.client.clone(), &ns);
+    let deleting = object.meta().deletion_timestamp.is_some();
+    let result = match ensure_finalizer(&api, object).await {
+        Err(e) => Err(e),
+        Ok(object) => kube::runtime::finalizer::finalizer(&api, FINALIZER, object, |event| {
+            reconcile(api.clone(), event)
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e))),
+    };
+    shared.observe(
+        kind,
+        if deleting { "cleanup" } else { "apply" },
+        result.is_ok(),
+        started,
+    );
+    result
+}
+
 /// Adds gko's finalizer when missing and returns the object as the server now holds it, so the first
 /// reconcile goes on with the real work instead of waiting for the watch to deliver the change (the
 /// `finalizer()` helper of kube-runtime stops after adding it). Guarded by the resourceVersion.

@@ -217,6 +217,33 @@ impl Drop for Proc {
     }
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // The kernel reports in USER_HZ, 100 on Linux.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Runs `load` and returns its stats with the server's CPU time per request.
+async fn measured(
+    pid: u32,
+    load: impl std::future::Future<Output = Stats>,
+) -> (Stats, Option<f64>) {
+    let before = cpu_time(pid);
+    let stats = load.await;
+    let per = match (before, cpu_time(pid)) {
+        (Some(b), Some(a)) if stats.count > 0 => {
+            Some((a - b).as_secs_f64() * 1e6 / stats.count as f64)
+        }
+        _ => None,
+    };
+    (stats, per)
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -371,8 +398,16 @@ async fn paced(
 }
 
 fn show(name: &str, s: &Stats) {
+    show_cpu(name, s, None);
+}
+
+/// One result line; `cpu` is the server's CPU time per request in µs, when measured.
+fn show_cpu(name: &str, s: &Stats, cpu: Option<f64>) {
+    let cpu = cpu
+        .map(|c| format!("   server CPU {c:>5.0} µs/request"))
+        .unwrap_or_default();
     println!(
-        "{name:<28} {:>9.0} reviews/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} requests)",
+        "{name:<28} {:>9.0} reviews/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} requests){cpu}",
         s.per_second,
         s.p50.as_secs_f64() * 1e3,
         s.p99.as_secs_f64() * 1e3,
@@ -428,7 +463,7 @@ async fn run(quick: bool) {
         .stderr(Stdio::null())
         .spawn()
         .map(Proc);
-    let Ok(_echo) = echo else { return };
+    let Ok(echo) = echo else { return };
     wait_port(port).await;
     wait_port(echo_port).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -470,24 +505,30 @@ async fn run(quick: bool) {
     let rounds = if quick { 1 } else { 3 };
     let (mut vs, mut es) = (Vec::new(), Vec::new());
     for round in 1..=rounds {
-        let v = saturate(
-            &webhook,
-            &format!("{base}/validate"),
-            validate_bodies.clone(),
-            connections,
-            seconds,
+        let (v, cpu) = measured(
+            gko.0.id(),
+            saturate(
+                &webhook,
+                &format!("{base}/validate"),
+                validate_bodies.clone(),
+                connections,
+                seconds,
+            ),
         )
         .await;
-        show(&format!("validate (saturated) #{round}"), &v);
-        let e = saturate(
-            &bare,
-            &echo_url,
-            validate_bodies.clone(),
-            connections,
-            seconds,
+        show_cpu(&format!("validate (saturated) #{round}"), &v, cpu);
+        let (e, cpu) = measured(
+            echo.0.id(),
+            saturate(
+                &bare,
+                &echo_url,
+                validate_bodies.clone(),
+                connections,
+                seconds,
+            ),
         )
         .await;
-        show(&format!("bare TLS echo #{round}"), &e);
+        show_cpu(&format!("bare TLS echo #{round}"), &e, cpu);
         vs.push(v);
         es.push(e);
     }
@@ -497,15 +538,18 @@ async fn run(quick: bool) {
     let (v, e) = (&vs[vs.len() / 2], &es[es.len() / 2]);
     show("validate (median)", v);
     show("bare TLS echo (median)", e);
-    let m = saturate(
-        &webhook,
-        &format!("{base}/mutate"),
-        validate_bodies.clone(),
-        connections,
-        seconds,
+    let (m, cpu) = measured(
+        gko.0.id(),
+        saturate(
+            &webhook,
+            &format!("{base}/mutate"),
+            validate_bodies.clone(),
+            connections,
+            seconds,
+        ),
     )
     .await;
-    show("mutate (saturated)", &m);
+    show_cpu("mutate (saturated)", &m, cpu);
     let p = paced(
         &webhook,
         &format!("{base}/validate"),

@@ -190,7 +190,7 @@ fn engine_cost(iterations: usize) {
         println!("{name:<28} {per:>8.1} µs/review (in-process, one core)");
     };
     time("parse only", &mut |b| {
-        let _ = gko::admission::review::parse(b);
+        let _ = gko::admission::review::parse::<gko::admission::Doc>(b);
     });
     time("parse + validate + encode", &mut |b| {
         if let Ok(req) = gko::admission::review::parse(b) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use gko::admission::review::ADMISSION_API_VERSION;
-use gko::admission::{Engine, Request, Settings};
+use gko::admission::{DocRequest, Engine, Settings};
 use gko::crd::Kind;
 use gko::resolve::files::ManifestSet;
 use gko::resolve::{Lookup, ResolveError, Resolver, StaticResolver};
@@ -291,7 +291,7 @@ async fn mutation_is_a_base64_json_patch_that_applies_and_is_idempotent() {
     );
     // The result is valid against the CRD schema.
     let mut verdict = gko::admission::Verdict::default();
-    gko::admission::schema::check(Kind::ApiDefinition, &patched, &mut verdict);
+    gko::admission::schema::check_value(Kind::ApiDefinition, &patched, &mut verdict);
     assert!(verdict.violations.is_empty(), "{:?}", verdict.violations);
     // Mutating the mutated object gives no patch.
     let again = s
@@ -509,7 +509,7 @@ struct NeverReady;
 impl Resolver for NeverReady {
     fn resolve<'a>(
         &'a self,
-        _req: &'a Request<'a>,
+        _req: &'a DocRequest<'a>,
     ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>> {
         Box::pin(async { Ok(Arc::new(ManifestSet::new()) as Arc<dyn Lookup>) })
     }
@@ -538,7 +538,7 @@ struct Slow(Duration);
 impl Resolver for Slow {
     fn resolve<'a>(
         &'a self,
-        _req: &'a Request<'a>,
+        _req: &'a DocRequest<'a>,
     ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>> {
         let wait = self.0;
         Box::pin(async move {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::templating::{self, is_template};
-use super::{at, Ctx, Verdict};
+use super::{at, Ctx, Doc, Verdict};
 use crate::crd::api_definition::{ApiDefinitionSpec, ApiState, EndpointGroup, Plan, ResourceOrRef};
 use crate::resolve::{ApiEntrypoint, ObjectKey};
 
@@ -14,7 +14,7 @@ use crate::resolve::{ApiEntrypoint, ObjectKey};
 pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
 
 /// Runs every ApiDefinition rule on `object` (the whole admitted object).
-pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
+pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
         verdict.deny_missing_spec(
             "is required; an ApiDefinition needs at least name, version, proxy and plans",

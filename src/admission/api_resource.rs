@@ -1,8 +1,6 @@
 //! Rules for `ApiResource`.
 
-use serde_json::Value;
-
-use super::{describe_referrers, referring_apis, Ctx, Verdict};
+use super::{describe_referrers, referring_apis, Ctx, Doc, Verdict};
 use crate::crd::api_resource::ApiResourceSpec;
 
 /// Resource types of the Gravitee distribution (APIM 3.x and 4.x).
@@ -31,7 +29,7 @@ pub fn unknown_type_message(t: &str) -> String {
 }
 
 /// Runs every ApiResource rule on `object`.
-pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
+pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
         verdict.deny_missing_spec("is required; an ApiResource needs name, type and configuration");
         return;

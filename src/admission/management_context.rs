@@ -1,12 +1,10 @@
 //! Rules for `ManagementContext`.
 
-use serde_json::Value;
-
-use super::{describe_referrers, referring_apis, Ctx, Verdict};
+use super::{describe_referrers, referring_apis, Ctx, Doc, Verdict};
 use crate::crd::management_context::{ContextAuth, ManagementContextSpec};
 
 /// Runs every ManagementContext rule on `object`.
-pub fn validate(ctx: &Ctx<'_>, object: &Value, verdict: &mut Verdict) {
+pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
         verdict.deny_missing_spec(
             "is required; a ManagementContext needs baseUrl, organizationId, environmentId and auth",

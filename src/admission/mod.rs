@@ -6,6 +6,7 @@
 
 pub mod api_definition;
 pub mod api_resource;
+pub mod doc;
 pub mod dry_run;
 pub mod management_context;
 pub mod patch;
@@ -16,6 +17,7 @@ pub mod templating;
 
 use serde_json::Value;
 
+pub use self::doc::Doc;
 use crate::crd::Kind;
 use crate::resolve::Lookup;
 
@@ -50,15 +52,48 @@ impl Operation {
 }
 
 /// What is being admitted. `object` is the new object (CREATE, UPDATE), `old_object` the stored one
-/// (UPDATE, DELETE).
-#[derive(Clone, Copy, Debug)]
-pub struct Request<'a> {
+/// (UPDATE, DELETE). The engine reads objects as [`Doc`]s (the webhook parses reviews into them);
+/// a request over `serde_json::Value`s (the CLI, tests) is borrowed into one.
+#[derive(Debug)]
+pub struct Request<'a, O = Value> {
     pub operation: Operation,
     pub kind: Kind,
     pub namespace: &'a str,
     pub name: &'a str,
-    pub object: Option<&'a Value>,
-    pub old_object: Option<&'a Value>,
+    pub object: Option<&'a O>,
+    pub old_object: Option<&'a O>,
+}
+
+impl<O> Clone for Request<'_, O> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<O> Copy for Request<'_, O> {}
+
+/// A request as the engine reads it.
+pub type DocRequest<'a> = Request<'a, Doc<'a>>;
+
+impl<'a, O> Request<'a, O> {
+    /// The same request with other objects.
+    pub fn with_objects<'b, P>(
+        &self,
+        object: Option<&'b P>,
+        old_object: Option<&'b P>,
+    ) -> Request<'b, P>
+    where
+        'a: 'b,
+    {
+        Request {
+            operation: self.operation,
+            kind: self.kind,
+            namespace: self.namespace,
+            name: self.name,
+            object,
+            old_object,
+        }
+    }
 }
 
 /// One reason to deny: the field path (`spec.plans[1].security`) and what is wrong and how to fix it.
@@ -180,8 +215,18 @@ impl Engine {
         Engine { settings }
     }
 
-    /// Validates one admission request. Never fails: malformed objects are denials.
+    /// Validates one admission request over `serde_json::Value`s (borrowed, not copied).
     pub fn validate(&self, req: &Request<'_>, lookup: &dyn Lookup) -> Verdict {
+        let object = req.object.map(Doc::from_value);
+        let old_object = req.old_object.map(Doc::from_value);
+        self.validate_doc(
+            &req.with_objects(object.as_ref(), old_object.as_ref()),
+            lookup,
+        )
+    }
+
+    /// Validates one admission request. Never fails: malformed objects are denials.
+    pub fn validate_doc(&self, req: &DocRequest<'_>, lookup: &dyn Lookup) -> Verdict {
         let ctx = Ctx {
             namespace: req.namespace,
             name: req.name,
@@ -229,13 +274,13 @@ impl Engine {
     }
 }
 
-fn is_being_deleted(object: &Value) -> bool {
+fn is_being_deleted(object: &Doc<'_>) -> bool {
     object
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
 }
 
-fn spec_unchanged(object: &Value, old: Option<&Value>) -> bool {
+fn spec_unchanged(object: &Doc<'_>, old: Option<&Doc<'_>>) -> bool {
     old.is_some_and(|old| old.get("spec") == object.get("spec"))
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::dry_run::ApimDryRun;
-use super::{patch, Engine, Operation, Request};
+use super::{patch, Doc, Engine, Operation, Request};
 use crate::crd::{Kind, GROUP};
 use crate::resolve::Resolver;
 
@@ -28,10 +28,10 @@ pub enum BadReview {
 
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
-struct ReviewIn {
+struct ReviewIn<O> {
     api_version: Option<String>,
     kind: Option<String>,
-    request: Option<RequestIn>,
+    request: Option<RequestIn<O>>,
 }
 
 #[derive(Deserialize, Debug, Default, Clone, PartialEq, Eq)]
@@ -44,10 +44,12 @@ pub struct GroupVersionKind {
     pub kind: String,
 }
 
-/// The fields of `AdmissionRequest` gko reads.
+/// The fields of `AdmissionRequest` gko reads. The objects are `serde_json::Value`s for the
+/// mutating webhook (its patch is a diff of `Value`s) and [`Doc`]s borrowing from the body for the
+/// validating one.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestIn {
+pub struct RequestIn<O = Value> {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -57,10 +59,10 @@ pub struct RequestIn {
     pub namespace: String,
     #[serde(default)]
     pub operation: String,
-    #[serde(default)]
-    pub object: Option<Value>,
-    #[serde(default)]
-    pub old_object: Option<Value>,
+    #[serde(default = "none")]
+    pub object: Option<O>,
+    #[serde(default = "none")]
+    pub old_object: Option<O>,
     #[serde(default)]
     pub dry_run: Option<bool>,
 }
@@ -129,13 +131,43 @@ fn status(code: u16, message: &str) -> Value {
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
 }
 
-/// Parses a body into the request it carries.
-pub fn parse(body: &[u8]) -> Result<RequestIn, BadReview> {
+fn none<O>() -> Option<O> {
+    None
+}
+
+/// What review handling reads of an object, in either representation.
+pub trait Object {
+    fn is_null(&self) -> bool;
+    fn metadata_name(&self) -> Option<&str>;
+}
+
+impl Object for Value {
+    fn is_null(&self) -> bool {
+        Value::is_null(self)
+    }
+
+    fn metadata_name(&self) -> Option<&str> {
+        self.pointer("/metadata/name").and_then(Value::as_str)
+    }
+}
+
+impl Object for Doc<'_> {
+    fn is_null(&self) -> bool {
+        Doc::is_null(self)
+    }
+
+    fn metadata_name(&self) -> Option<&str> {
+        self.pointer("/metadata/name").and_then(Doc::as_str)
+    }
+}
+
+/// Parses a body into the request it carries, with its objects as `O` (`Value` or [`Doc`]).
+pub fn parse<'a, O: Deserialize<'a>>(body: &'a [u8]) -> Result<RequestIn<O>, BadReview> {
     // UTF-8 is checked once for the whole body (cheaper than string by string while parsing), then
     // one pass over the text; only a failure pays for telling "not JSON" from "not a review".
     let text = std::str::from_utf8(body)
         .map_err(|e| BadReview::NotJson(format!("it is not UTF-8 text ({e})")))?;
-    let review: ReviewIn = match serde_json::from_str(text) {
+    let review: ReviewIn<O> = match serde_json::from_str(text) {
         Ok(r) => r,
         Err(e) => {
             return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
@@ -165,14 +197,14 @@ pub fn parse(body: &[u8]) -> Result<RequestIn, BadReview> {
     Ok(request)
 }
 
-struct Checked<'a> {
+struct Checked<'a, O> {
     kind: Kind,
     operation: Operation,
-    request: Request<'a>,
+    request: Request<'a, O>,
 }
 
 /// Checks what the engine needs; a refusal (status 400) is returned as the `Err` response.
-fn check<'a>(req: &'a RequestIn) -> Result<Checked<'a>, Box<ResponseOut>> {
+fn check<O: Object>(req: &RequestIn<O>) -> Result<Checked<'_, O>, Box<ResponseOut>> {
     let refuse = |message: String| {
         Box::new(ResponseOut {
             uid: req.uid.clone(),
@@ -196,10 +228,7 @@ fn check<'a>(req: &'a RequestIn) -> Result<Checked<'a>, Box<ResponseOut>> {
     let object = req.object.as_ref().filter(|o| !o.is_null());
     let old_object = req.old_object.as_ref().filter(|o| !o.is_null());
     let name = if req.name.is_empty() {
-        object
-            .and_then(|o| o.pointer("/metadata/name"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        object.and_then(O::metadata_name).unwrap_or_default()
     } else {
         &req.name
     };
@@ -229,7 +258,7 @@ fn check<'a>(req: &'a RequestIn) -> Result<Checked<'a>, Box<ResponseOut>> {
     })
 }
 
-fn reviewed(req: &RequestIn, response: ResponseOut, outcome: Outcome) -> Reviewed {
+fn reviewed<O>(req: &RequestIn<O>, response: ResponseOut, outcome: Outcome) -> Reviewed {
     Reviewed {
         uid: req.uid.clone(),
         kind: req.kind.kind.clone(),
@@ -242,7 +271,7 @@ fn reviewed(req: &RequestIn, response: ResponseOut, outcome: Outcome) -> Reviewe
 /// Answers a validating review. `dryRun` requests get the same answer; validation has no side
 /// effect of any kind. With `dry_run`, an ApiDefinition the rules allow is also dry-run against APIM.
 pub async fn validate(
-    req: &RequestIn,
+    req: &RequestIn<Doc<'_>>,
     engine: &Engine,
     resolver: &dyn Resolver,
     dry_run: Option<&dyn ApimDryRun>,
@@ -266,7 +295,7 @@ pub async fn validate(
             return reviewed(req, response, Outcome::Error);
         }
     };
-    let mut verdict = engine.validate(&checked.request, lookup.as_ref());
+    let mut verdict = engine.validate_doc(&checked.request, lookup.as_ref());
     if let (Some(dry_run), Some(object), true) = (
         dry_run,
         checked.request.object,
@@ -274,7 +303,10 @@ pub async fn validate(
             && checked.kind == Kind::ApiDefinition
             && matches!(checked.operation, Operation::Create | Operation::Update),
     ) {
-        let findings = dry_run.check(&req.namespace, object, lookup.as_ref()).await;
+        let object = object.to_value();
+        let findings = dry_run
+            .check(&req.namespace, &object, lookup.as_ref())
+            .await;
         for warning in findings.warnings {
             verdict.warn("spec", format!("APIM dry run: {warning}"));
         }
@@ -312,7 +344,7 @@ pub async fn validate(
 
 /// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the
 /// object already has them.
-pub fn mutate(req: &RequestIn) -> Reviewed {
+pub fn mutate(req: &RequestIn<Value>) -> Reviewed {
     let checked = match check(req) {
         Ok(c) => c,
         Err(response) => return reviewed(req, *response, Outcome::Denied),
@@ -394,14 +426,25 @@ mod tests {
         StaticResolver(Arc::new(set))
     }
 
-    fn review_of(kind: &str, object: Value) -> RequestIn {
+    fn review_of(kind: &str, object: Value) -> RequestIn<Doc<'static>> {
         let body = json!({
             "apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview",
             "request": {"uid": "u1", "kind": {"group": GROUP, "version": "v1alpha1", "kind": kind},
                         "name": object["metadata"]["name"], "namespace": "team", "operation": "CREATE",
                         "object": object}
         });
-        parse(body.to_string().as_bytes()).unwrap_or_else(|e| panic!("{e}"))
+        let text = body.to_string();
+        let req: RequestIn<Doc<'_>> = parse(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        RequestIn {
+            object: req.object.map(Doc::into_owned),
+            old_object: req.old_object.map(Doc::into_owned),
+            uid: req.uid,
+            kind: req.kind,
+            name: req.name,
+            namespace: req.namespace,
+            operation: req.operation,
+            dry_run: req.dry_run,
+        }
     }
 
     fn api() -> Value {

@@ -3,18 +3,20 @@
 //! No rule reads a flow (the schema check and the template scan walk them on the JSON itself), and
 //! flows are most of a real API's spec: decoding them into typed steps with their policy
 //! configurations, then dropping them, was a fifth of a review's CPU. This is a `Deserializer` over
-//! `&Value` that leaves out `flows` of the spec and of each plan, and hands every other field to
-//! serde_json's own `&Value` deserializer unchanged.
+//! the admitted [`Doc`] that leaves out `flows` of the spec and of each plan, and hands every other
+//! field to `&Doc`'s own deserializer unchanged.
+
+use std::borrow::Cow;
 
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
 
+use super::Doc;
 use crate::crd::api_definition::ApiDefinitionSpec;
 
 /// Decodes `spec` for the rules: every field but `spec.flows` and `spec.plans[].flows` (left `None`).
-pub fn decode_spec(spec: &Value) -> Result<ApiDefinitionSpec, serde_json::Error> {
+pub fn decode_spec(spec: &Doc<'_>) -> Result<ApiDefinitionSpec, serde_json::Error> {
     ApiDefinitionSpec::deserialize(View {
         value: spec,
         level: Level::Spec,
@@ -29,24 +31,24 @@ enum Level {
     Plan,
 }
 
-struct View<'a> {
-    value: &'a Value,
+struct View<'de, 'a> {
+    value: &'de Doc<'a>,
     level: Level,
 }
 
 const HIDDEN: &str = "flows";
 
-impl<'de> de::Deserializer<'de> for View<'de> {
+impl<'de> de::Deserializer<'de> for View<'de, '_> {
     type Error = serde_json::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match (self.level, self.value) {
-            (Level::Spec | Level::Plan, Value::Object(map)) => visitor.visit_map(Fields {
-                iter: map.iter(),
+            (Level::Spec | Level::Plan, Doc::Object(members)) => visitor.visit_map(Fields {
+                iter: members.iter(),
                 level: self.level,
                 next: None,
             }),
-            (Level::Plans, Value::Array(items)) => visitor.visit_seq(Plans { iter: items.iter() }),
+            (Level::Plans, Doc::Array(items)) => visitor.visit_seq(Plans { iter: items.iter() }),
             // Not the shape the schema asks for: decode it as is (and fail the same way).
             (_, other) => de::Deserializer::deserialize_any(other, visitor),
         }
@@ -66,13 +68,13 @@ impl<'de> de::Deserializer<'de> for View<'de> {
     }
 }
 
-struct Fields<'a> {
-    iter: serde_json::map::Iter<'a>,
+struct Fields<'de, 'a> {
+    iter: std::slice::Iter<'de, (Cow<'a, str>, Doc<'a>)>,
     level: Level,
-    next: Option<(&'a str, &'a Value)>,
+    next: Option<(&'de str, &'de Doc<'a>)>,
 }
 
-impl<'de> MapAccess<'de> for Fields<'de> {
+impl<'de> MapAccess<'de> for Fields<'de, '_> {
     type Error = serde_json::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
@@ -83,6 +85,7 @@ impl<'de> MapAccess<'de> for Fields<'de> {
             if key == HIDDEN {
                 continue;
             }
+            let key: &'de str = key;
             self.next = Some((key, value));
             return seed
                 .deserialize(BorrowedStrDeserializer::<serde_json::Error>::new(key))
@@ -109,11 +112,11 @@ impl<'de> MapAccess<'de> for Fields<'de> {
     }
 }
 
-struct Plans<'a> {
-    iter: std::slice::Iter<'a, Value>,
+struct Plans<'de, 'a> {
+    iter: std::slice::Iter<'de, Doc<'a>>,
 }
 
-impl<'de> SeqAccess<'de> for Plans<'de> {
+impl<'de> SeqAccess<'de> for Plans<'de, '_> {
     type Error = serde_json::Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
@@ -139,7 +142,11 @@ impl<'de> SeqAccess<'de> for Plans<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
+
+    fn decode(spec: &Value) -> Result<ApiDefinitionSpec, serde_json::Error> {
+        decode_spec(&Doc::from_value(spec))
+    }
 
     fn spec() -> Value {
         json!({
@@ -158,7 +165,7 @@ mod tests {
 
     #[test]
     fn equals_the_full_decode_without_flows() {
-        let view = decode_spec(&spec()).expect("the view decodes");
+        let view = decode(&spec()).expect("the view decodes");
         let mut without = spec();
         without.as_object_mut().expect("object").remove("flows");
         without["plans"][0]
@@ -176,7 +183,7 @@ mod tests {
 
     #[test]
     fn other_fields_named_flows_are_kept() {
-        let view = decode_spec(&spec()).expect("the view decodes");
+        let view = decode(&spec()).expect("the view decodes");
         let config = view
             .resources
             .as_ref()
@@ -192,7 +199,7 @@ mod tests {
             json!({"plans": [3]}),
         ] {
             assert_eq!(
-                decode_spec(&bad).is_err(),
+                decode(&bad).is_err(),
                 serde_json::from_value::<ApiDefinitionSpec>(bad.clone()).is_err(),
                 "{bad}"
             );

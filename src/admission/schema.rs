@@ -11,11 +11,12 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::Validator;
 use serde_json::Value;
 
+use super::doc::{Doc, DocJson};
 use super::Verdict;
 use crate::crd::Kind;
 
 struct Compiled {
-    validator: Option<Validator>,
+    validator: Option<Validator<DocJson>>,
     schema: Value,
 }
 
@@ -29,7 +30,10 @@ fn compiled(kind: Kind) -> &'static Compiled {
     slot.get_or_init(|| {
         let mut schema = kind.openapi_schema();
         close_objects(&mut schema);
-        let validator = jsonschema::draft4::options().build(&schema).ok();
+        let validator = jsonschema::options_for::<DocJson>()
+            .with_draft(jsonschema::Draft::Draft4)
+            .build(&schema)
+            .ok();
         Compiled { validator, schema }
     })
 }
@@ -69,8 +73,13 @@ fn close_objects(node: &mut Value) {
     }
 }
 
+/// [`check`] of a `serde_json::Value`.
+pub fn check_value(kind: Kind, object: &Value, verdict: &mut Verdict) {
+    check(kind, &Doc::from_value(object), verdict)
+}
+
 /// Checks `object` against the schema of `kind`, adding one violation per schema error.
-pub fn check(kind: Kind, object: &Value, verdict: &mut Verdict) {
+pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
     let compiled = compiled(kind);
     let Some(validator) = compiled.validator.as_ref() else {
         verdict.deny_schema(
@@ -83,8 +92,10 @@ pub fn check(kind: Kind, object: &Value, verdict: &mut Verdict) {
     if validator.is_valid(object) {
         return;
     }
+    // The error path: field paths are read from a `Value` of the object.
+    let instance = object.to_value();
     for error in validator.iter_errors(object) {
-        let path = field_path(object, error.instance_path().as_str());
+        let path = field_path(&instance, error.instance_path().as_str());
         match error.kind() {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = known_properties(&compiled.schema, error.schema_path().as_str());
@@ -245,7 +256,7 @@ mod tests {
 
     fn errors(kind: Kind, object: Value) -> Vec<String> {
         let mut v = Verdict::default();
-        check(kind, &object, &mut v);
+        check_value(kind, &object, &mut v);
         v.violations.iter().map(|v| v.to_string()).collect()
     }
 

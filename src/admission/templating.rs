@@ -2,9 +2,7 @@
 //! (optionally `namespace/name/key`), replaced by the Secret's or ConfigMap's value at reconcile
 //! time. Validation checks that what a template names exists, and other rules skip templated values.
 
-use serde_json::Value;
-
-use super::{Ctx, Verdict};
+use super::{Ctx, Doc, Verdict};
 
 /// What a template refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +90,7 @@ fn parse_one(inner: &str) -> Option<TemplateRef> {
 }
 
 /// Rule: every template in `spec` names a Secret or ConfigMap that exists and holds the key.
-pub fn check_references(ctx: &Ctx<'_>, spec: &Value, path: &str, verdict: &mut Verdict) {
+pub fn check_references(ctx: &Ctx<'_>, spec: &Doc<'_>, path: &str, verdict: &mut Verdict) {
     let mut trail = Vec::new();
     walk(ctx, spec, path, &mut trail, verdict);
 }
@@ -107,13 +105,13 @@ enum Step<'a> {
 /// string that holds a template (the rare case), not for every node.
 fn walk<'a>(
     ctx: &Ctx<'_>,
-    value: &'a Value,
+    value: &'a Doc<'_>,
     root: &str,
     trail: &mut Vec<Step<'a>>,
     verdict: &mut Verdict,
 ) {
     match value {
-        Value::String(s) if is_template(s) => {
+        Doc::String(s) if is_template(s) => {
             let path = render(root, trail);
             for parsed in parse(s) {
                 match parsed {
@@ -127,16 +125,16 @@ fn walk<'a>(
                 }
             }
         }
-        Value::Array(items) => {
+        Doc::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 trail.push(Step::Index(i));
                 walk(ctx, item, root, trail, verdict);
                 trail.pop();
             }
         }
-        Value::Object(map) => {
-            for (k, v) in map {
-                trail.push(Step::Key(k));
+        Doc::Object(members) => {
+            for (k, v) in members {
+                trail.push(Step::Key(k.as_ref()));
                 walk(ctx, v, root, trail, verdict);
                 trail.pop();
             }

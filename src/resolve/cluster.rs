@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::refs::references;
 use super::{Lookup, ObjectKey, ResolveError, Resolver};
-use crate::admission::{Operation, Request};
+use crate::admission::{DocRequest, Operation};
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
 
 /// Which namespaces gko watches.
@@ -194,7 +194,7 @@ impl ClusterCache {
         }
     }
 
-    async fn prefetch(&self, req: &Request<'_>) -> Result<Prefetched, ResolveError> {
+    async fn prefetch(&self, req: &DocRequest<'_>) -> Result<Prefetched, ResolveError> {
         let mut out = Prefetched::default();
         let Some(object) = req.object.filter(|_| req.operation != Operation::Delete) else {
             return Ok(out);
@@ -307,7 +307,7 @@ impl Lookup for Overlay {
 impl Resolver for ClusterCache {
     fn resolve<'a>(
         &'a self,
-        req: &'a Request<'a>,
+        req: &'a DocRequest<'a>,
     ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>> {
         Box::pin(async move {
             let live = self.prefetch(req).await?;

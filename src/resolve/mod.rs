@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use crate::admission::api_definition::{entrypoints_of, Entrypoint};
-use crate::admission::Request;
+use crate::admission::DocRequest;
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
 
 /// Read-only access to the objects the rules refer to.
@@ -119,7 +119,7 @@ pub enum ResolveError {
 pub trait Resolver: Send + Sync {
     fn resolve<'a>(
         &'a self,
-        req: &'a Request<'a>,
+        req: &'a DocRequest<'a>,
     ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>>;
     /// True once the caches have synced (the webhook is not ready before).
     fn is_ready(&self) -> bool;
@@ -135,7 +135,7 @@ pub struct StaticResolver(pub Arc<files::ManifestSet>);
 impl Resolver for StaticResolver {
     fn resolve<'a>(
         &'a self,
-        _req: &'a Request<'a>,
+        _req: &'a DocRequest<'a>,
     ) -> BoxFuture<'a, Result<Arc<dyn Lookup>, ResolveError>> {
         let set: Arc<dyn Lookup> = self.0.clone();
         Box::pin(async move { Ok(set) })

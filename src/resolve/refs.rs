@@ -4,10 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
 use super::ObjectKey;
 use crate::admission::templating::{self, Source};
+use crate::admission::Doc;
 use crate::crd::Kind;
 
 /// The objects one object refers to, with namespaces resolved.
@@ -19,22 +18,22 @@ pub struct References {
     pub config_maps: BTreeSet<ObjectKey>,
 }
 
-fn named_ref(value: Option<&Value>, namespace: &str) -> Option<ObjectKey> {
+fn named_ref(value: Option<&Doc<'_>>, namespace: &str) -> Option<ObjectKey> {
     let r = value?;
     let name = r
         .get("name")
-        .and_then(Value::as_str)
+        .and_then(Doc::as_str)
         .filter(|n| !n.is_empty())?;
     let ns = r
         .get("namespace")
-        .and_then(Value::as_str)
+        .and_then(Doc::as_str)
         .filter(|n| !n.is_empty())
         .unwrap_or(namespace);
     Some(ObjectKey::new(ns, name))
 }
 
 /// The references of `object` (of `kind`, living in `namespace`).
-pub fn references(kind: Kind, object: &Value, namespace: &str) -> References {
+pub fn references(kind: Kind, object: &Doc<'_>, namespace: &str) -> References {
     let mut refs = References::default();
     let Some(spec) = object.get("spec") else {
         return refs;
@@ -45,7 +44,7 @@ pub fn references(kind: Kind, object: &Value, namespace: &str) -> References {
                 .extend(named_ref(spec.get("contextRef"), namespace));
             for res in spec
                 .get("resources")
-                .and_then(Value::as_array)
+                .and_then(Doc::as_array)
                 .into_iter()
                 .flatten()
             {
@@ -66,9 +65,9 @@ pub fn references(kind: Kind, object: &Value, namespace: &str) -> References {
     refs
 }
 
-fn collect_templates(value: &Value, namespace: &str, refs: &mut References) {
+fn collect_templates(value: &Doc<'_>, namespace: &str, refs: &mut References) {
     match value {
-        Value::String(s) if templating::is_template(s) => {
+        Doc::String(s) if templating::is_template(s) => {
             for t in templating::parse(s).into_iter().flatten() {
                 let key = ObjectKey::new(t.namespace.as_deref().unwrap_or(namespace), t.name);
                 match t.source {
@@ -77,11 +76,12 @@ fn collect_templates(value: &Value, namespace: &str, refs: &mut References) {
                 };
             }
         }
-        Value::Array(items) => items
+        Doc::Array(items) => items
             .iter()
             .for_each(|v| collect_templates(v, namespace, refs)),
-        Value::Object(map) => map
-            .values()
+        Doc::Object(members) => members
+            .iter()
+            .map(|(_, v)| v)
             .for_each(|v| collect_templates(v, namespace, refs)),
         _ => {}
     }
@@ -99,7 +99,7 @@ mod tests {
             "resources": [{"ref": {"name": "cache", "namespace": "shared"}}, {"name": "inline"}],
             "plans": [{"security": "[[ secret `tpl/security` ]]"}]
         }});
-        let r = references(Kind::ApiDefinition, &api, "team");
+        let r = references(Kind::ApiDefinition, &Doc::from_value(&api), "team");
         assert_eq!(
             r.contexts.into_iter().collect::<Vec<_>>(),
             vec![ObjectKey::new("team", "dev")]
@@ -117,7 +117,7 @@ mod tests {
     #[test]
     fn context_secret_reference() {
         let ctx = json!({"spec": {"auth": {"secretRef": {"name": "creds"}}}});
-        let r = references(Kind::ManagementContext, &ctx, "apim");
+        let r = references(Kind::ManagementContext, &Doc::from_value(&ctx), "apim");
         assert_eq!(
             r.secrets.into_iter().collect::<Vec<_>>(),
             vec![ObjectKey::new("apim", "creds")]

@@ -22,7 +22,8 @@ use tower::ServiceExt;
 
 use crate::admission::dry_run::ApimDryRun;
 use crate::admission::review::{self, Reviewed};
-use crate::admission::Engine;
+use crate::admission::{Engine, Operation};
+use crate::crd::Kind;
 use crate::resolve::Resolver;
 use crate::telemetry::{Metrics, ReasonLabel, ReviewLabels, WebhookLabel};
 
@@ -121,7 +122,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-fn bad_request(state: &AppState, webhook: &str, e: &review::BadReview) -> Response {
+fn bad_request(state: &AppState, webhook: &'static str, e: &review::BadReview) -> Response {
     let reason = match e {
         review::BadReview::NotJson(_) => "not_json",
         review::BadReview::NotAReview(_) => "not_a_review",
@@ -137,14 +138,18 @@ fn bad_request(state: &AppState, webhook: &str, e: &review::BadReview) -> Respon
     (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
 }
 
-fn answer(state: &AppState, webhook: &str, started: Instant, out: Reviewed) -> Response {
+fn answer(state: &AppState, webhook: &'static str, started: Instant, out: Reviewed) -> Response {
     state
         .metrics
         .reviews
         .get_or_create(&ReviewLabels {
             webhook: webhook.into(),
-            kind: out.kind.clone(),
-            operation: out.operation.clone(),
+            kind: Kind::from_kind(&out.kind)
+                .map_or("unknown", Kind::as_str)
+                .into(),
+            operation: Operation::parse(&out.operation)
+                .map_or("unknown", Operation::as_str)
+                .into(),
             outcome: out.outcome.as_str().into(),
         })
         .inc();

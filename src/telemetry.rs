@@ -1,5 +1,6 @@
 //! Logs (`tracing`, text or JSON) and Prometheus metrics.
 
+use std::borrow::Cow;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::text::encode;
@@ -25,17 +26,20 @@ pub fn init_logging(format: LogFormat, filter: &str) {
     };
 }
 
+/// Labels of a review or a reconcile. Values are static strings on the request path (no allocation
+/// per request), and never copied from a request: an unknown kind or operation is `unknown`, so no
+/// client can grow the label set.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReviewLabels {
-    pub webhook: String,
-    pub kind: String,
-    pub operation: String,
-    pub outcome: String,
+    pub webhook: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
+    pub operation: Cow<'static, str>,
+    pub outcome: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabel {
-    pub webhook: String,
+    pub webhook: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -501,6 +501,37 @@ async fn probes_and_metrics() {
         text.contains("gko_admission_review_duration_seconds_count{webhook=\"validate\"} 1"),
         "{text}"
     );
+
+    // A kind or operation gko does not know is counted as `unknown`, never copied from the
+    // request (a client must not be able to grow the label set).
+    s.post(
+        "/validate",
+        &review(
+            "m2",
+            "SHRED",
+            "Widget",
+            "w",
+            api_object("w", "/w"),
+            Value::Null,
+            false,
+        ),
+    )
+    .await;
+    let text = plain
+        .get(format!("{}/metrics", s.probes))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(text.contains(
+        "gko_admission_reviews_total{webhook=\"validate\",kind=\"unknown\",operation=\"unknown\",outcome=\"denied\"} 1"
+    ), "{text}");
+    assert!(
+        !text.contains("Widget") && !text.contains("SHRED"),
+        "{text}"
+    );
 }
 
 /// A resolver whose caches never sync: the webhook must report not ready, not deny.

@@ -142,13 +142,36 @@ impl PartialEq for Doc<'_> {
 
 impl<'de> Deserialize<'de> for Doc<'de> {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DocVisitor)
+        let mut scratch = Scratch::default();
+        DocSeed {
+            scratch: &mut scratch,
+        }
+        .deserialize(deserializer)
     }
 }
 
-struct DocVisitor;
+/// Members and elements of the containers being parsed, as a stack: each container is built
+/// there, then moved into a vector of exactly its size (one allocation per container, none for
+/// growing).
+#[derive(Default)]
+struct Scratch<'de> {
+    members: Vec<(Cow<'de, str>, Doc<'de>)>,
+    items: Vec<Doc<'de>>,
+}
 
-impl<'de> Visitor<'de> for DocVisitor {
+struct DocSeed<'s, 'de> {
+    scratch: &'s mut Scratch<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for DocSeed<'_, 'de> {
+    type Value = Doc<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Doc<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
     type Value = Doc<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -192,23 +215,28 @@ impl<'de> Visitor<'de> for DocVisitor {
     }
 
     fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Doc<'de>, D::Error> {
-        Doc::deserialize(d)
+        self.deserialize(d)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
-        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
+        let start = self.scratch.items.len();
+        while let Some(item) = seq.next_element_seed(DocSeed {
+            scratch: &mut *self.scratch,
+        })? {
+            self.scratch.items.push(item);
         }
-        Ok(Doc::Array(items))
+        Ok(Doc::Array(self.scratch.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
-        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(64));
+        let start = self.scratch.members.len();
         while let Some(Key(key)) = map.next_key()? {
-            members.push((key, map.next_value()?));
+            let value = map.next_value_seed(DocSeed {
+                scratch: &mut *self.scratch,
+            })?;
+            self.scratch.members.push((key, value));
         }
-        Ok(Doc::Object(members))
+        Ok(Doc::Object(self.scratch.members.drain(start..).collect()))
     }
 }
 

@@ -337,8 +337,8 @@ impl Shared {
             .reconciles
             .get_or_create(&ReviewLabels {
                 webhook: "reconciler".into(),
-                kind: kind.into(),
-                operation: operation.into(),
+                kind: kind.to_owned().into(),
+                operation: operation.to_owned().into(),
                 outcome: if ok { "ok" } else { "error" }.into(),
             })
             .inc();

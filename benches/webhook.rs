@@ -190,10 +190,12 @@ fn engine_cost(iterations: usize) {
         println!("{name:<28} {per:>8.1} µs/review (in-process, one core)");
     };
     time("parse only", &mut |b| {
-        let _ = gko::admission::review::parse::<gko::admission::Doc>(b);
+        let mut buffer = Vec::new();
+        let _ = gko::admission::review::parse_doc(b, &mut buffer);
     });
     time("parse + validate + encode", &mut |b| {
-        if let Ok(req) = gko::admission::review::parse(b) {
+        let mut buffer = Vec::new();
+        if let Ok(req) = gko::admission::review::parse_doc(b, &mut buffer) {
             let out = rt.block_on(gko::admission::review::validate(
                 &req, &engine, &resolver, None,
             ));

@@ -173,7 +173,8 @@ fn answer(state: &AppState, webhook: &'static str, started: Instant, out: Review
 
 async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let req = match review::parse(&body) {
+    let mut buffer = Vec::new();
+    let req = match review::parse_doc(&body, &mut buffer) {
         Ok(r) => r,
         Err(e) => return bad_request(&state, "validate", &e),
     };

@@ -157,6 +157,24 @@ impl<'de> Deserialize<'de> for Doc<'de> {
 struct Scratch<'de> {
     members: Vec<(Cow<'de, str>, Doc<'de>)>,
     items: Vec<Doc<'de>>,
+    /// Containers open around the value being parsed.
+    depth: usize,
+}
+
+/// Deepest nesting accepted (as `serde_json`'s own limit): a body of a few million `[` must be
+/// refused, not overflow the stack.
+pub const MAX_DEPTH: usize = 128;
+
+impl Scratch<'_> {
+    fn enter<E: de::Error>(&mut self) -> Result<(), E> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(E::custom(format_args!(
+                "the JSON is nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        Ok(())
+    }
 }
 
 struct DocSeed<'s, 'de> {
@@ -219,16 +237,19 @@ impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Doc<'de>, A::Error> {
+        self.scratch.enter()?;
         let start = self.scratch.items.len();
         while let Some(item) = seq.next_element_seed(DocSeed {
             scratch: &mut *self.scratch,
         })? {
             self.scratch.items.push(item);
         }
+        self.scratch.depth -= 1;
         Ok(Doc::Array(self.scratch.items.drain(start..).collect()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Doc<'de>, A::Error> {
+        self.scratch.enter()?;
         let start = self.scratch.members.len();
         while let Some(Key(key)) = map.next_key()? {
             let value = map.next_value_seed(DocSeed {
@@ -236,6 +257,7 @@ impl<'de> Visitor<'de> for DocSeed<'_, 'de> {
             })?;
             self.scratch.members.push((key, value));
         }
+        self.scratch.depth -= 1;
         Ok(Doc::Object(self.scratch.members.drain(start..).collect()))
     }
 }
@@ -640,6 +662,23 @@ mod tests {
         let value: Value = serde_json::from_str(text).unwrap_or_default();
         assert_eq!(doc.to_value(), value);
         assert_eq!(Doc::from_value(&value), doc);
+    }
+
+    #[test]
+    fn nesting_deeper_than_the_limit_is_an_error_not_a_crash() {
+        // Through a tokenizer without a depth limit of its own, this parser's limit holds.
+        // (`Value`'s own deserializer has no depth limit.)
+        let nested = |n: usize| (0..n).fold(Value::Null, |inner, _| Value::Array(vec![inner]));
+        let from_value = |value: Value| Doc::deserialize(value).map(Doc::into_owned);
+        let err = from_value(nested(MAX_DEPTH + 1)).err();
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("nested more than 128 levels")),
+            "{err:?}"
+        );
+        assert!(from_value(nested(MAX_DEPTH)).is_ok());
+        // serde_json stops at the same depth by itself.
+        assert!(serde_json::from_str::<Doc<'_>>(&"[".repeat(1_000_000)).is_err());
     }
 
     #[test]

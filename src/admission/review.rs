@@ -188,10 +188,29 @@ pub fn parse_doc<'a>(
 ) -> Result<RequestIn<Doc<'a>>, BadReview> {
     buffer.clear();
     buffer.extend_from_slice(body);
-    match simd_json::serde::from_slice::<ReviewIn<Doc<'a>>>(buffer) {
+    let parsed = if body.len() <= REUSED_BUFFERS_UP_TO {
+        SIMD_BUFFERS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffers) => {
+                simd_json::serde::from_slice_with_buffers::<ReviewIn<Doc<'a>>>(buffer, &mut buffers)
+            }
+            Err(_) => simd_json::serde::from_slice(buffer),
+        })
+    } else {
+        simd_json::serde::from_slice(buffer)
+    };
+    match parsed {
         Ok(review) => envelope(review),
         Err(_) => parse(body),
     }
+}
+
+/// simd-json's working buffers are kept per thread for bodies up to this size (a few hundred KiB
+/// per runtime worker at most); larger bodies get buffers of their own, freed after the parse.
+const REUSED_BUFFERS_UP_TO: usize = 128 * 1024;
+
+thread_local! {
+    static SIMD_BUFFERS: std::cell::RefCell<simd_json::Buffers> =
+        std::cell::RefCell::new(simd_json::Buffers::new(16 * 1024));
 }
 
 /// The checks on the review around the request.
@@ -529,9 +548,19 @@ mod tests {
             "[".repeat(100_000),
         ];
         let mut bodies: Vec<Vec<u8>> = bodies.into_iter().map(String::into_bytes).collect();
+        // Larger than the per-thread buffers.
+        let mut large = object.clone();
+        large["metadata"]["annotations"] = json!({"big": "x\\\"y".repeat(60_000)});
+        bodies.push(
+            json!({"apiVersion": ADMISSION_API_VERSION, "kind": "AdmissionReview",
+                   "request": {"uid": "u3", "kind": {"group": GROUP, "version": "v1alpha1", "kind": "ApiDefinition"},
+                               "operation": "CREATE", "object": large}})
+            .to_string()
+            .into_bytes(),
+        );
         bodies.push(b"{\"a\": \"\xff\"}".to_vec());
         // The valid reviews do go through simd-json (not through the fallback).
-        for body in &bodies[..2] {
+        for body in bodies[..2].iter().chain(bodies.get(bodies.len() - 2)) {
             let mut copy = body.clone();
             let direct = simd_json::serde::from_slice::<ReviewIn<Doc<'_>>>(&mut copy);
             assert!(direct.is_ok(), "{direct:?}");

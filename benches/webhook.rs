@@ -189,19 +189,11 @@ fn engine_cost(iterations: usize) {
         let per = t.elapsed().as_secs_f64() * 1e6 / iterations as f64;
         println!("{name:<28} {per:>8.1} µs/review (in-process, one core)");
     };
-    // The two tokenizers alternate (the host's speed drifts over a run).
-    for _ in 0..3 {
-        time("parse only (simd-json)", &mut |b| {
-            let mut buffer = Vec::new();
-            let _ = gko::admission::review::parse_doc(b, &mut buffer);
-        });
-        time("parse only (serde_json)", &mut |b| {
-            let _ = gko::admission::review::parse::<gko::admission::Doc>(b);
-        });
-    }
+    time("parse only", &mut |b| {
+        let _ = gko::admission::review::parse::<gko::admission::Doc>(b);
+    });
     time("parse + validate + encode", &mut |b| {
-        let mut buffer = Vec::new();
-        if let Ok(req) = gko::admission::review::parse_doc(b, &mut buffer) {
+        if let Ok(req) = gko::admission::review::parse(b) {
             let out = rt.block_on(gko::admission::review::validate(
                 &req, &engine, &resolver, None,
             ));

@@ -173,8 +173,7 @@ fn answer(state: &AppState, webhook: &'static str, started: Instant, out: Review
 
 async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let mut buffer = Vec::new();
-    let req = match review::parse_doc(&body, &mut buffer) {
+    let req = match review::parse(&body) {
         Ok(r) => r,
         Err(e) => return bad_request(&state, "validate", &e),
     };

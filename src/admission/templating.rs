@@ -91,8 +91,22 @@ fn parse_one(inner: &str) -> Option<TemplateRef> {
 
 /// Rule: every template in `spec` names a Secret or ConfigMap that exists and holds the key.
 pub fn check_references(ctx: &Ctx<'_>, spec: &Doc<'_>, path: &str, verdict: &mut Verdict) {
+    // Most specs hold no template: one plain pass first, the walk that keeps its way down (for the
+    // field paths) only when there is one.
+    if !holds_template(spec) {
+        return;
+    }
     let mut trail = Vec::new();
     walk(ctx, spec, path, &mut trail, verdict);
+}
+
+fn holds_template(value: &Doc<'_>) -> bool {
+    match value {
+        Doc::String(s) => is_template(s),
+        Doc::Array(items) => items.iter().any(holds_template),
+        Doc::Object(members) => members.iter().any(|(_, v)| holds_template(v)),
+        _ => false,
+    }
 }
 
 /// A step from a value to one of its children.

@@ -457,6 +457,17 @@ async fn bad_input_is_refused_without_a_panic() {
     assert_eq!(ok["response"]["uid"], "after");
 }
 
+async fn metrics_text(client: &reqwest::Client, probes: &str) -> String {
+    client
+        .get(format!("{probes}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 #[tokio::test]
 async fn probes_and_metrics() {
     let s = start().await;
@@ -486,14 +497,7 @@ async fn probes_and_metrics() {
         ),
     )
     .await;
-    let text = plain
-        .get(format!("{}/metrics", s.probes))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&plain, &s.probes).await;
     assert!(text.contains(
         "gko_admission_reviews_total{webhook=\"validate\",kind=\"ApiDefinition\",operation=\"CREATE\",outcome=\"allowed\"} 1"
     ), "{text}");
@@ -517,14 +521,7 @@ async fn probes_and_metrics() {
         ),
     )
     .await;
-    let text = plain
-        .get(format!("{}/metrics", s.probes))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&plain, &s.probes).await;
     assert!(text.contains(
         "gko_admission_reviews_total{webhook=\"validate\",kind=\"unknown\",operation=\"unknown\",outcome=\"denied\"} 1"
     ), "{text}");

@@ -67,11 +67,7 @@ impl<'a> Doc<'a> {
     /// The member `key` of an object.
     pub fn get(&self, key: &str) -> Option<&Doc<'a>> {
         match self {
-            Doc::Object(members) => members
-                .iter()
-                .rev()
-                .find(|(k, _)| k.as_ref() == key)
-                .map(|(_, v)| v),
+            Doc::Object(members) => member(members, key),
             _ => None,
         }
     }
@@ -118,6 +114,15 @@ impl<'a> Doc<'a> {
             ),
         }
     }
+}
+
+/// The value of `key` among `members`: its last occurrence, as `serde_json` reads a repeated key.
+fn member<'d, 'a>(members: &'d [(Cow<'a, str>, Doc<'a>)], key: &str) -> Option<&'d Doc<'a>> {
+    members
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_ref() == key)
+        .map(|(_, v)| v)
 }
 
 /// Equality as for `serde_json::Value`: objects are equal when they have the same members, in any
@@ -381,9 +386,9 @@ impl<'de> SeqAccess<'de> for Items<'de, '_> {
 }
 
 /// The members of an object, for a visitor; `value` is the one whose key was just read.
-pub(crate) struct Members<'de, 'a> {
-    pub(crate) iter: std::slice::Iter<'de, (Cow<'a, str>, Doc<'a>)>,
-    pub(crate) value: Option<&'de Doc<'a>>,
+struct Members<'de, 'a> {
+    iter: std::slice::Iter<'de, (Cow<'a, str>, Doc<'a>)>,
+    value: Option<&'de Doc<'a>>,
 }
 
 impl<'de> MapAccess<'de> for Members<'de, '_> {
@@ -603,11 +608,7 @@ impl<'a> json::Object<'a, DocJson> for DocObject<'a> {
     }
 
     fn get(&self, key: &String) -> Option<&'a Doc<'a>> {
-        self.0
-            .iter()
-            .rev()
-            .find(|(k, _)| k.as_ref() == key.as_str())
-            .map(|(_, v)| v)
+        member(self.0, key)
     }
 
     fn members(&self) -> MembersIter<'a> {

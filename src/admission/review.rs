@@ -59,9 +59,8 @@ pub struct RequestIn<O = Value> {
     pub namespace: String,
     #[serde(default)]
     pub operation: String,
-    #[serde(default = "none")]
+    /// A missing `object`/`oldObject` reads as `None` (serde's rule for `Option` fields).
     pub object: Option<O>,
-    #[serde(default = "none")]
     pub old_object: Option<O>,
     #[serde(default)]
     pub dry_run: Option<bool>,
@@ -129,10 +128,6 @@ fn status(code: u16, message: &str) -> Value {
         _ => "InternalError",
     };
     json!({"metadata": {}, "status": "Failure", "message": message, "reason": reason, "code": code})
-}
-
-fn none<O>() -> Option<O> {
-    None
 }
 
 /// What review handling reads of an object, in either representation.

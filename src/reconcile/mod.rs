@@ -332,13 +332,13 @@ impl Shared {
             .inc();
     }
 
-    fn observe(&self, kind: &str, operation: &str, ok: bool, started: Instant) {
+    fn observe(&self, kind: &'static str, operation: &'static str, ok: bool, started: Instant) {
         self.metrics
             .reconciles
             .get_or_create(&ReviewLabels {
                 webhook: "reconciler".into(),
-                kind: kind.to_owned().into(),
-                operation: operation.to_owned().into(),
+                kind: kind.into(),
+                operation: operation.into(),
                 outcome: if ok { "ok" } else { "error" }.into(),
             })
             .inc();
@@ -355,7 +355,7 @@ impl Shared {
 pub async fn finalized<K, F, Fut>(
     object: Arc<K>,
     shared: &Shared,
-    kind: &str,
+    kind: &'static str,
     reconcile: F,
 ) -> Result<Action, Error>
 where

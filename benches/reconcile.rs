@@ -16,12 +16,13 @@ mod apim;
 #[path = "../tests/support/kube.rs"]
 mod cluster;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
-use gko::reconcile::watch;
-use gko::resolve::cluster::Scope;
+use gko::cluster::watch;
+use gko::cluster::Scope;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
@@ -52,12 +53,20 @@ const CACHE_ONLY: &str = "GKO_BENCH_CACHE_ONLY";
 async fn cache_only(path: String, ns: String) {
     let client = cluster::client_for(&path).await;
     let rss_before = rss_mib();
-    let (store, ready, trigger) =
-        watch::reflect::<ApiDefinition>(&client, &Scope::Namespaces(vec![ns]));
-    let drain = tokio::spawn(trigger.for_each(|_| futures::future::ready(())));
-    ready.wait().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let cache = gko::cluster::ClusterCache::start(
+        client,
+        &gko::cluster::Options {
+            scope: Scope::Namespaces(vec![ns]),
+            reconcile: true,
+        },
+        &stop,
+    );
+    cache.apis.ready.wait().await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    gko::release_unused_memory();
     let rss_after = rss_mib();
+    let store = &cache.apis.store;
     println!(
         "{} ApiDefinitions cached: process RSS {:.1} MiB -> {:.1} MiB (+{:.1} MiB, {:.1} KiB per object)",
         store.len(),
@@ -66,7 +75,7 @@ async fn cache_only(path: String, ns: String) {
         rss_after - rss_before,
         (rss_after - rss_before) * 1024.0 / store.len().max(1) as f64
     );
-    drain.abort();
+    stop.cancel();
 }
 
 fn main() {
@@ -85,7 +94,7 @@ fn main() {
         }
     };
     if let Ok(filter) = std::env::var("GKO_BENCH_LOG") {
-        gko::telemetry::init_logging(gko::cli::LogFormat::Text, &filter);
+        gko::telemetry::init_logging(gko::telemetry::LogFormat::Text, &filter);
     }
     match std::env::var(CACHE_ONLY) {
         Ok(ns) => runtime.block_on(cache_only(path, ns)),
@@ -133,8 +142,11 @@ struct SyncedWatch {
 
 impl SyncedWatch {
     async fn start(client: &Client, ns: &str) -> SyncedWatch {
-        let (store, ready, trigger) =
-            watch::reflect::<ApiDefinition>(client, &Scope::Namespaces(vec![ns.to_owned()]));
+        let (store, ready, trigger) = watch::reflect::<ApiDefinition>(
+            client,
+            &Scope::Namespaces(vec![ns.to_owned()]),
+            Arc::new(watch::NoIndex),
+        );
         let drain = tokio::spawn(trigger.for_each(|_| futures::future::ready(())));
         ready.wait().await;
         SyncedWatch { store, drain }

@@ -164,14 +164,14 @@ fn echo_server(dir: &str) {
 
 /// CPU cost of one review in-process, without HTTP or TLS: parse, decide, encode.
 fn engine_cost(iterations: usize) {
-    let mut set = gko::resolve::files::ManifestSet::new();
+    let mut set = gko::manifests::ManifestSet::new();
     set.insert("bench", &json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
         "metadata": {"name": "apim", "namespace": "bench"},
         "spec": {"baseUrl": "https://apim.example.com", "organizationId": "DEFAULT", "environmentId": "DEFAULT", "auth": {"bearerToken": "x"}}}));
     for i in 1000..1200 {
         set.insert("bench", &realistic_api(i));
     }
-    let resolver = gko::resolve::StaticResolver(Arc::new(set));
+    let resolver = gko::admission::lookup::StaticResolver(Arc::new(set));
     let engine = gko::admission::Engine::default();
     let bodies: Vec<Vec<u8>> = (0..64)
         .map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default())

@@ -15,8 +15,8 @@ use crate::reconcile::DriftPolicy;
 )]
 pub struct Cli {
     /// Log format.
-    #[arg(long, env = "GKO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
-    pub log_format: LogFormat,
+    #[arg(long, env = "GKO_LOG_FORMAT", value_enum, default_value_t = crate::telemetry::LogFormat::Text, global = true)]
+    pub log_format: crate::telemetry::LogFormat,
     /// Log filter (tracing EnvFilter syntax), e.g. `info,gko=debug`.
     #[arg(long, env = "GKO_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -189,12 +189,6 @@ pub struct ValidateArgs {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputFormat {
-    Text,
-    Json,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogFormat {
     Text,
     Json,
 }

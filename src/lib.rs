@@ -3,10 +3,12 @@
 pub mod admission;
 pub mod apim;
 pub mod cli;
+pub mod cluster;
 pub mod crd;
+pub mod manifests;
+pub mod model;
 pub mod offline;
 pub mod reconcile;
-pub mod resolve;
 pub mod serve;
 pub mod server;
 pub mod telemetry;

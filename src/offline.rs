@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::admission::{Cause, Engine, Operation, Request, Violation};
 use crate::crd::{Kind, API_VERSION};
-use crate::resolve::files::{Inserted, ManifestSet};
+use crate::manifests::{Inserted, ManifestSet};
 
 /// Exit code when every object passes.
 pub const EXIT_OK: i32 = 0;

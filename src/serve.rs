@@ -6,14 +6,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::dry_run::ApimDryRun;
+use crate::admission::lookup::{Resolver, StaticResolver};
 use crate::admission::{Engine, Settings};
 use crate::apim::ClientOptions;
 use crate::cli::ServeArgs;
+use crate::cluster::{self, ClusterCache, Scope};
+use crate::manifests::ManifestSet;
 use crate::offline;
 use crate::reconcile::{self, dry_run::DryRunMode};
-use crate::resolve::cluster::{ClusterCache, Scope};
-use crate::resolve::files::ManifestSet;
-use crate::resolve::{Resolver, StaticResolver};
 use crate::server::{self, AppState};
 use crate::telemetry::Metrics;
 use crate::tls::{self, CertFiles, CertReloader};
@@ -141,11 +141,9 @@ async fn certificate(args: &ServeArgs, stop: &CancellationToken) -> Result<CertF
     }
 }
 
-async fn resolver(
-    args: &ServeArgs,
-    client: Option<kube::Client>,
-) -> Result<Arc<dyn Resolver>, ServeError> {
-    let Some(client) = client else {
+/// The resolver of the webhook over files (`--manifests`), without a cluster.
+fn manifest_resolver(args: &ServeArgs) -> Result<Arc<dyn Resolver>, ServeError> {
+    {
         let mut errors = Vec::new();
         let docs = offline::load(&args.manifests, &mut errors);
         if let Some(e) = errors.first() {
@@ -164,10 +162,8 @@ async fn resolver(
             documents = docs.len(),
             "serving without a cluster, references resolved against --manifests"
         );
-        return Ok(Arc::new(StaticResolver(Arc::new(set))));
-    };
-    let scope = Scope::from_list(&args.namespaces);
-    Ok(Arc::new(ClusterCache::start(client, &scope)))
+        Ok(Arc::new(StaticResolver(Arc::new(set))))
+    }
 }
 
 /// Reconciler settings from the flags.
@@ -232,7 +228,21 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     } else {
         None
     };
-    let resolver = resolver(&args, client.clone()).await?;
+    // One cache for the webhook and the reconciler.
+    let cache = client.as_ref().map(|client| {
+        ClusterCache::start(
+            client.clone(),
+            &cluster::Options {
+                scope: Scope::from_list(&args.namespaces),
+                reconcile: args.reconcile,
+            },
+            &stop,
+        )
+    });
+    let resolver: Arc<dyn Resolver> = match &cache {
+        Some(cache) => Arc::new(cache.clone()),
+        None => manifest_resolver(&args)?,
+    };
     crate::release_unused_memory();
     let engine = Engine::new(Settings {
         cluster_wide_paths: args.cluster_wide_paths,
@@ -241,8 +251,8 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     let mut settings = reconcile_settings(&args);
     let mut dry_run: Option<Arc<dyn ApimDryRun>> = None;
     let mut reconciler = None;
-    match &client {
-        Some(client) => {
+    match (&client, cache) {
+        (Some(client), Some(cache)) => {
             if args.reconcile || args.apim_dry_run != DryRunMode::Off {
                 let id =
                     reconcile::cluster_id(client, args.cluster_id.as_deref(), &settings.namespace)
@@ -260,14 +270,14 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
             dry_run = runner.map(|r| Arc::new(r) as Arc<dyn ApimDryRun>);
             if args.reconcile {
                 reconciler = Some(tokio::spawn(reconcile::run(
-                    client.clone(),
+                    cache,
                     settings,
                     metrics.clone(),
                     stop.clone(),
                 )));
             }
         }
-        None => {
+        _ => {
             if args.apim_dry_run != DryRunMode::Off {
                 tracing::warn!("--apim-dry-run needs a cluster (to read credentials): disabled with --manifests");
             }

@@ -21,10 +21,10 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::admission::dry_run::ApimDryRun;
+use crate::admission::lookup::Resolver;
 use crate::admission::review::{self, Reviewed};
 use crate::admission::{Engine, Operation};
 use crate::crd::Kind;
-use crate::resolve::Resolver;
 use crate::telemetry::{Metrics, ReasonLabel, ReviewLabels, WebhookLabel};
 
 /// Largest AdmissionReview accepted (the API server's own limit is 3 MiB per object).
@@ -104,13 +104,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    if let Some(sizes) = state.resolver.cache_sizes() {
-        state
-            .metrics
-            .set_cache_size("ManagementContext", sizes.contexts);
-        state.metrics.set_cache_size("ApiResource", sizes.resources);
-        state.metrics.set_cache_size("ApiDefinition", sizes.apis);
-        state.metrics.set_cache_size("Secret", sizes.secrets);
+    for (kind, size) in state.resolver.cache_sizes() {
+        state.metrics.set_cache_size(kind, size);
     }
     (
         [(

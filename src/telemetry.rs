@@ -11,7 +11,12 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::cli::LogFormat;
+/// Log line format (`--log-format`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the global tracing subscriber. Safe to call more than once (later calls do nothing).
 pub fn init_logging(format: LogFormat, filter: &str) {

@@ -734,7 +734,7 @@ fn container_args_are_gko_serve_flags() {
     assert_eq!(r.arg("--log").as_deref(), Some("info,gko=debug"));
     let cli = Cli::try_parse_from(r.argv()).expect("parses");
     assert_eq!(cli.log, "info,gko=debug");
-    assert_eq!(cli.log_format, gko::cli::LogFormat::Text);
+    assert_eq!(cli.log_format, gko::telemetry::LogFormat::Text);
 }
 
 fn file_name(p: &Path) -> String {

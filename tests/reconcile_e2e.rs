@@ -33,7 +33,7 @@ async fn setup(prefix: &str) -> Option<(Client, String)> {
         return None;
     };
     gko::telemetry::init_logging(
-        gko::cli::LogFormat::Text,
+        gko::telemetry::LogFormat::Text,
         &std::env::var("GKO_TEST_LOG").unwrap_or_else(|_| "warn".into()),
     );
     let client = client_for(&path).await;
@@ -1012,7 +1012,7 @@ async fn drift_is_reported_or_corrected() {
 async fn webhook_dry_run_warns_or_enforces() {
     use gko::admission::dry_run::ApimDryRun;
     use gko::reconcile::dry_run::{DryRunMode, Runner};
-    use gko::resolve::files::ManifestSet;
+    use gko::manifests::ManifestSet;
 
     let Some((client, ns)) = setup("e2e-dryrun").await else {
         return;

@@ -5,7 +5,7 @@
 
 use gko::admission::{Cause, Engine, Operation, Request, Settings, Verdict, Violation};
 use gko::crd::Kind;
-use gko::resolve::files::ManifestSet;
+use gko::manifests::ManifestSet;
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -1046,7 +1046,7 @@ mod api_definition {
 
         #[test]
         fn entrypoints_clash_by_host_and_whole_path_segments() {
-            use gko::admission::api_definition::Entrypoint;
+            use gko::model::Entrypoint;
             let cases = [
                 ((None, "/a"), (None, "/a"), true),
                 ((None, "/a"), (None, "/a/b"), true),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::templating::{self, is_template};
 use super::{at, Ctx, Doc, Verdict};
 use crate::crd::api_definition::{ApiDefinitionSpec, ApiState, EndpointGroup, Plan, ResourceOrRef};
-use crate::resolve::{ApiEntrypoint, ObjectKey};
+use crate::model::{ApiEntrypoint, Entrypoint, ObjectKey};
 
 /// Plan security types of a v2 API.
 pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
@@ -438,52 +438,6 @@ fn jwt_plan(i: usize, plan: &Plan, verdict: &mut Verdict) {
     }
 }
 
-/// A normalised entrypoint: lower-case host (empty for any host) and a path with one leading `/`
-/// and no trailing `/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Entrypoint {
-    pub host: String,
-    pub path: String,
-}
-
-impl Entrypoint {
-    pub fn new(host: Option<&str>, path: &str) -> Self {
-        Entrypoint {
-            host: host.unwrap_or_default().trim().to_ascii_lowercase(),
-            path: normalise_path(path),
-        }
-    }
-
-    /// Same host and one path equal to, or a whole-segment prefix of, the other.
-    pub fn clashes_with(&self, other: &Entrypoint) -> bool {
-        self.host == other.host
-            && (is_segment_prefix(&self.path, &other.path)
-                || is_segment_prefix(&other.path, &self.path))
-    }
-}
-
-impl std::fmt::Display for Entrypoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.is_empty() {
-            f.write_str(&self.path)
-        } else {
-            write!(f, "{}{}", self.host, self.path)
-        }
-    }
-}
-
-/// `/a//b/` becomes `/a/b`; `a` becomes `/a`; the root stays `/`.
-pub fn normalise_path(path: &str) -> String {
-    let segments: Vec<&str> = path.trim().split('/').filter(|s| !s.is_empty()).collect();
-    format!("/{}", segments.join("/"))
-}
-
-fn is_segment_prefix(prefix: &str, path: &str) -> bool {
-    prefix == "/"
-        || path == prefix
-        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
-}
-
 /// The entrypoints of an API (virtual hosts with a path). A blank path is no entrypoint (it is
 /// denied on its own): read as `/` it would clash with every other API.
 pub fn entrypoints_of(spec: &ApiDefinitionSpec) -> Vec<Entrypoint> {
@@ -560,15 +514,16 @@ pub fn no_clash_with_other_apis(ctx: &Ctx<'_>, spec: &ApiDefinitionSpec, verdict
     } else {
         Some(ctx.namespace)
     };
-    let others = ctx.lookup.api_entrypoints(scope);
     for (i, e) in &mine {
-        let clash = others
-            .iter()
-            .find(|o| e.clashes_with(&o.entrypoint) && !is_same_object(ctx, &o.api));
+        let clash = ctx
+            .lookup
+            .clashing_entrypoints(scope, e)
+            .into_iter()
+            .find(|o| !is_same_object(ctx, &o.api));
         if let Some(other) = clash {
             verdict.deny(
                 at("spec.proxy.virtual_hosts", *i, "path"),
-                clash_message(e, other),
+                clash_message(e, &other),
             );
         }
     }

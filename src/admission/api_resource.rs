@@ -1,7 +1,8 @@
 //! Rules for `ApiResource`.
 
-use super::{describe_referrers, referring_apis, Ctx, Doc, Verdict};
+use super::{describe_referrers, Ctx, Doc, Verdict};
 use crate::crd::api_resource::ApiResourceSpec;
+use crate::model::ObjectKey;
 
 /// Resource types of the Gravitee distribution (APIM 3.x and 4.x).
 pub const KNOWN_TYPES: [&str; 10] = [
@@ -67,7 +68,7 @@ pub fn required_fields(spec: &ApiResourceSpec, verdict: &mut Verdict) {
 /// Rule: an unknown `type` is a warning (custom plugins exist), never a denial.
 pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if let Some(t) = spec.type_.as_deref().filter(|t| !t.trim().is_empty()) {
-        if !super::templating::is_template(t) && !is_known_type(t) {
+        if !crate::model::template::is_template(t) && !is_known_type(t) {
             verdict.warn("spec.type", unknown_type_message(t));
         }
     }
@@ -75,13 +76,9 @@ pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
 
 /// Rule (DELETE): a resource still referenced by ApiDefinitions cannot be deleted.
 pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
-    let referrers = referring_apis(ctx.lookup, |api, api_ns| {
-        api.spec.resources.iter().flatten().any(|r| {
-            r.reference
-                .as_ref()
-                .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
-        })
-    });
+    let referrers = ctx
+        .lookup
+        .resource_users(&ObjectKey::new(ctx.namespace, ctx.name));
     if !referrers.is_empty() {
         verdict.deny(
             "metadata.name",

@@ -1,12 +1,12 @@
 //! Optional APIM dry run from the validating webhook (`--apim-dry-run warn|enforce`): the definition the
 //! reconciler would push is sent to APIM with `dryRun=true`, and APIM's findings become warnings or denials.
-//! The implementation lives with the reconciler ([`crate::reconcile::dry_run`]); the webhook only knows this
+//! The implementation lives with the reconciler (`reconcile::dry_run`, a layer above); the webhook only knows this
 //! trait.
 
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use crate::resolve::Lookup;
+use crate::admission::Lookup;
 
 /// What an APIM dry run found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Rules for `ManagementContext`.
 
-use super::{describe_referrers, referring_apis, Ctx, Doc, Verdict};
+use super::{describe_referrers, Ctx, Doc, Verdict};
 use crate::crd::management_context::{ContextAuth, ManagementContextSpec};
+use crate::model::ObjectKey;
 
 /// Runs every ManagementContext rule on `object`.
 pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
@@ -199,12 +200,9 @@ pub fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict)
 
 /// Rule (DELETE): a context still referenced by ApiDefinitions cannot be deleted.
 pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
-    let referrers = referring_apis(ctx.lookup, |api, api_ns| {
-        api.spec
-            .context_ref
-            .as_ref()
-            .is_some_and(|r| r.name == ctx.name && r.namespace_or(api_ns) == ctx.namespace)
-    });
+    let referrers = ctx
+        .lookup
+        .context_users(&ObjectKey::new(ctx.namespace, ctx.name));
     if !referrers.is_empty() {
         verdict.deny(
             "metadata.name",

@@ -6,8 +6,8 @@
 
 pub mod api_definition;
 pub mod api_resource;
-pub mod doc;
 pub mod dry_run;
+pub mod lookup;
 pub mod management_context;
 pub mod patch;
 pub mod review;
@@ -17,9 +17,10 @@ pub mod templating;
 
 use serde_json::Value;
 
-pub use self::doc::Doc;
 use crate::crd::Kind;
-use crate::resolve::Lookup;
+pub use crate::model::Doc;
+use crate::model::ObjectKey;
+pub use lookup::Lookup;
 
 /// The admission operation, as in `AdmissionRequest.operation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,26 +308,8 @@ pub fn at(base: &str, index: usize, rest: &str) -> String {
     }
 }
 
-/// The ApiDefinitions of every namespace for which `refers(api, its namespace)` holds.
-pub fn referring_apis(
-    lookup: &dyn Lookup,
-    refers: impl Fn(&crate::crd::ApiDefinition, &str) -> bool,
-) -> Vec<crate::resolve::ObjectKey> {
-    lookup
-        .api_definitions(None)
-        .iter()
-        .filter(|api| refers(api, api.metadata.namespace.as_deref().unwrap_or_default()))
-        .map(|api| {
-            crate::resolve::ObjectKey::new(
-                api.metadata.namespace.clone().unwrap_or_default(),
-                api.metadata.name.clone().unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
 /// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
-pub fn describe_referrers(mut referrers: Vec<crate::resolve::ObjectKey>) -> String {
+pub fn describe_referrers(mut referrers: Vec<ObjectKey>) -> String {
     referrers.sort();
     const SHOWN: usize = 5;
     let count = referrers.len();

@@ -8,8 +8,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::admission::api_definition::normalise_path;
 use crate::crd::Kind;
+use crate::model::entrypoint::normalise_path;
 
 /// The object with gko's defaults filled in and its values normalised.
 pub fn defaulted(kind: Kind, object: &Value, namespace: &str) -> Value {

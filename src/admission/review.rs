@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::dry_run::ApimDryRun;
+use super::lookup::Resolver;
 use super::{patch, Doc, Engine, Operation, Request};
 use crate::crd::{Kind, GROUP};
-use crate::resolve::Resolver;
 
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
 
@@ -387,9 +387,9 @@ mod tests {
 
     use super::*;
     use crate::admission::dry_run::DryRunFindings;
+    use crate::admission::lookup::{Lookup, StaticResolver};
     use crate::admission::Settings;
-    use crate::resolve::files::ManifestSet;
-    use crate::resolve::{Lookup, StaticResolver};
+    use crate::manifests::ManifestSet;
 
     struct Fake {
         findings: DryRunFindings,

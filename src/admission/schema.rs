@@ -11,9 +11,9 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::Validator;
 use serde_json::Value;
 
-use super::doc::{Doc, DocJson};
 use super::Verdict;
 use crate::crd::Kind;
+use crate::model::doc::{Doc, DocJson};
 
 struct Compiled {
     validator: Option<Validator<DocJson>>,

@@ -19,7 +19,7 @@ use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
 
@@ -28,9 +28,10 @@ use super::payload::{self, Inputs, Stamp, TemplateKey};
 use super::status::{self, Retry, ACCEPTED, COMPLETED, DRIFTED, FAILED, RESOLVED_REFS, SYNCED};
 use super::{DriftPolicy, Error, Shared, FINALIZER, TAKEOVER_ANNOTATION};
 use crate::apim::{ApimError, ApimGeneration, Target};
+use crate::cluster::{ApiIndex, CachedApi};
 use crate::crd::api_definition::{ApiErrors, ApiState};
 use crate::crd::{ApiDefinition, ApiDefinitionStatus, ApiResourceSpec, ManagementContext};
-use crate::resolve::ObjectKey;
+use crate::model::ObjectKey;
 
 /// Labels of the local ConfigMap.
 const CM_MANAGED_BY: (&str, &str) = ("managed-by", "gko");
@@ -76,36 +77,34 @@ pub fn resources_of(api: &ApiDefinition) -> Vec<ObjectRef<crate::crd::ApiResourc
         .collect()
 }
 
+fn api_ref(key: &ObjectKey) -> ObjectRef<CachedApi> {
+    ObjectRef::new(&key.name).within(&key.namespace)
+}
+
 /// APIs that reference a resource (watch mapping: a resource change re-syncs exactly these).
 pub fn users_of_resource(
-    apis: &Store<ApiDefinition>,
+    index: &ApiIndex,
     resource: &crate::crd::ApiResource,
-) -> Vec<ObjectRef<ApiDefinition>> {
-    let target = ObjectRef::<crate::crd::ApiResource>::new(&resource.name_any())
-        .within(resource.metadata.namespace.as_deref().unwrap_or_default());
-    apis.state()
-        .iter()
-        .filter(|api| resources_of(api).contains(&target))
-        .map(|api| ObjectRef::from_obj(api.as_ref()))
-        .collect()
+) -> Vec<ObjectRef<CachedApi>> {
+    let key = ObjectKey::new(
+        resource.metadata.namespace.clone().unwrap_or_default(),
+        resource.name_any(),
+    );
+    index.resource_users(&key).iter().map(api_ref).collect()
 }
 
 /// APIs whose context (current or last synced) is `context`.
-pub fn users_of_context(
-    apis: &Store<ApiDefinition>,
-    context: &ObjectKey,
-) -> Vec<ObjectRef<ApiDefinition>> {
-    apis.state()
+pub fn users_of_context(index: &ApiIndex, context: &ObjectKey) -> Vec<ObjectRef<CachedApi>> {
+    index
+        .context_or_synced_users(context)
         .iter()
-        .filter(|api| {
-            context_of(api).as_ref() == Some(context)
-                || synced_context_of(api).as_ref() == Some(context)
-        })
-        .map(|api| ObjectRef::from_obj(api.as_ref()))
+        .map(api_ref)
         .collect()
 }
 
-pub async fn reconcile(api: Arc<ApiDefinition>, shared: Arc<Shared>) -> Result<Action, Error> {
+/// Reconciles an ApiDefinition of the cache: its spec is decoded here, for this reconcile only.
+pub async fn reconcile(cached: Arc<CachedApi>, shared: Arc<Shared>) -> Result<Action, Error> {
+    let api = Arc::new(cached.decode().map_err(Error::Decode)?);
     let started = Instant::now();
     let ns = api.metadata.namespace.clone().ok_or(Error::NoNamespace)?;
     let kapi: Api<ApiDefinition> = Api::namespaced(shared.client.clone(), &ns);
@@ -223,15 +222,12 @@ async fn resolve_context(
     shared: &Shared,
     key: &ObjectKey,
 ) -> Result<(Arc<ManagementContext>, Resolved), RefFailure> {
-    let context = shared
-        .contexts
-        .get(&ObjectRef::new(&key.name).within(&key.namespace))
-        .ok_or_else(|| {
-            missing(
-                "ContextNotFound",
-                format!("ManagementContext {key} does not exist"),
-            )
-        })?;
+    let context = shared.cache.contexts.get(key).ok_or_else(|| {
+        missing(
+            "ContextNotFound",
+            format!("ManagementContext {key} does not exist"),
+        )
+    })?;
     let resolved = shared.targets.get(&shared.client, &context).await?;
     Ok((context, resolved))
 }
@@ -245,7 +241,7 @@ async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result<Refs, RefF
     let mut resources = BTreeMap::new();
     for r in resources_of(api) {
         let key = ObjectKey::new(r.namespace.clone().unwrap_or_default(), r.name.clone());
-        let resource = shared.resources.get(&r).ok_or_else(|| {
+        let resource = shared.cache.resources.store.get(&r).ok_or_else(|| {
             missing(
                 "ResourceNotFound",
                 format!("ApiResource {key} does not exist"),

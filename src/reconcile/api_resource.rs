@@ -8,7 +8,6 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as Finalizer;
-use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
 use super::status::{self, ACCEPTED, DELETION_BLOCKED, SYNCED};
@@ -18,15 +17,16 @@ use crate::crd::ApiResource;
 /// `ns/name` of the ApiDefinitions that reference `resource` (deleting ones excluded: they no longer need
 /// its content).
 pub fn users(shared: &Shared, resource: &ApiResource) -> Vec<String> {
-    let mut users: Vec<String> = super::api_definition::users_of_resource(&shared.apis, resource)
+    let index = &shared.cache.index;
+    let key = crate::model::ObjectKey::new(
+        resource.metadata.namespace.clone().unwrap_or_default(),
+        resource.name_any(),
+    );
+    let mut users: Vec<String> = index
+        .resource_users(&key)
         .into_iter()
-        .filter(|r| {
-            shared
-                .apis
-                .get(r)
-                .is_some_and(|a| a.metadata.deletion_timestamp.is_none())
-        })
-        .map(|r: ObjectRef<_>| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+        .filter(|k| index.links(k).is_some_and(|l| !l.deleting))
+        .map(|k| k.to_string())
         .collect();
     users.sort();
     users
@@ -76,7 +76,7 @@ async fn apply(
         generation,
     );
     let mut action = Action::await_change();
-    if shared.apis_ready.is_ready() {
+    if shared.cache.apis.ready.is_ready() {
         let users = users(shared, resource);
         let count = Some(i64::try_from(users.len()).unwrap_or(i64::MAX));
         if count != old.referenced_by {
@@ -108,7 +108,7 @@ async fn apply(
     }
     status::remove(&mut st.conditions, DELETION_BLOCKED);
     status::patch_status(api, &resource.name_any(), Some(&old), &st).await?;
-    if !shared.apis_ready.is_ready() {
+    if !shared.cache.apis.ready.is_ready() {
         action = Action::requeue(shared.settings.blocked_requeue);
     }
     Ok(action)
@@ -119,7 +119,7 @@ async fn cleanup(
     shared: &Shared,
     api: &Api<ApiResource>,
 ) -> Result<Action, Error> {
-    if !shared.apis_ready.is_ready() {
+    if !shared.cache.apis.ready.is_ready() {
         return Err(Error::Blocked {
             message: "waiting for the ApiDefinition cache before deleting".into(),
             retry: shared.settings.blocked_requeue,

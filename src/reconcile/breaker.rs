@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::apim::backoff;
-use crate::resolve::ObjectKey;
+use crate::model::ObjectKey;
 
 /// Tuning of the breaker.
 #[derive(Clone, Debug, PartialEq, Eq)]

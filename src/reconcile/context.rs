@@ -14,7 +14,7 @@ use kube::Client;
 use super::payload;
 use crate::apim::{Credentials, Target};
 use crate::crd::ManagementContext;
-use crate::resolve::ObjectKey;
+use crate::model::ObjectKey;
 
 /// Why a context cannot be turned into a target.
 #[derive(Debug, thiserror::Error)]

@@ -15,9 +15,10 @@ use serde_json::Value;
 
 use super::payload::{self, Inputs, Stamp, TemplateKey};
 use crate::admission::dry_run::{ApimDryRun, DryRunFindings};
+use crate::admission::Lookup;
 use crate::apim::{ApimClient, ApimError, ClientOptions};
 use crate::crd::ApiDefinition;
-use crate::resolve::{Lookup, ObjectKey};
+use crate::model::ObjectKey;
 
 /// `--apim-dry-run`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]

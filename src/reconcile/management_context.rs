@@ -11,12 +11,12 @@ use kube::runtime::finalizer::Event as Finalizer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
 
-use super::api_definition::{context_of, synced_context_of};
 use super::context::{self, ContextError};
 use super::status::{self, Retry, ACCEPTED, DELETION_BLOCKED, READY, RESOLVED_REFS};
 use super::{Error, Shared};
-use crate::crd::{ApiDefinition, ManagementContext, ManagementContextStatus};
-use crate::resolve::ObjectKey;
+use crate::cluster::CachedApi;
+use crate::crd::{ManagementContext, ManagementContextStatus};
+use crate::model::ObjectKey;
 
 /// Contexts whose credentials come from `secret`.
 pub fn contexts_using_secret(
@@ -34,9 +34,10 @@ pub fn contexts_using_secret(
 /// The contexts of `api` that are being deleted (watch mapping: their deletion may proceed when it goes).
 pub fn deleting_contexts_of(
     contexts: &Store<ManagementContext>,
-    api: &ApiDefinition,
+    api: &CachedApi,
 ) -> Vec<ObjectRef<ManagementContext>> {
-    [context_of(api), synced_context_of(api)]
+    let links = api.links();
+    [links.context, links.synced_context]
         .into_iter()
         .flatten()
         .map(|k| ObjectRef::new(&k.name).within(&k.namespace))
@@ -51,9 +52,12 @@ pub fn deleting_contexts_of(
 /// `ns/name` of the ApiDefinitions using the context (pointing to it, or last pushed to it and not cleaned
 /// up yet), deleting ones included: their deletion needs the context.
 pub fn users(shared: &Shared, key: &ObjectKey) -> Vec<String> {
-    let mut users: Vec<String> = super::api_definition::users_of_context(&shared.apis, key)
-        .into_iter()
-        .map(|r| format!("{}/{}", r.namespace.unwrap_or_default(), r.name))
+    let mut users: Vec<String> = shared
+        .cache
+        .index
+        .context_or_synced_users(key)
+        .iter()
+        .map(ObjectKey::to_string)
         .collect();
     users.sort();
     users
@@ -261,7 +265,7 @@ async fn cleanup(
     shared: &Shared,
     api: &Api<ManagementContext>,
 ) -> Result<Action, Error> {
-    if !shared.apis_ready.is_ready() {
+    if !shared.cache.apis.ready.is_ready() {
         return Err(Error::Blocked {
             message: "waiting for the ApiDefinition cache before deleting".into(),
             retry: shared.settings.blocked_requeue,

@@ -20,7 +20,6 @@ pub mod leader;
 pub mod management_context;
 pub mod payload;
 pub mod status;
-pub mod watch;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,15 +31,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{predicates, Predicate, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::apim::{backoff, ApimClient, ApimError, ClientOptions};
+use crate::cluster::{CachedApi, ClusterCache, Scope};
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
-use crate::resolve::cluster::Scope;
-use crate::resolve::ObjectKey;
+use crate::model::ObjectKey;
 use crate::telemetry::{KindLabel, Metrics, ReasonLabel, ReviewLabels};
 
 pub use breaker::{BreakerConfig, Breakers};
@@ -125,6 +124,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("the object has no namespace")]
     NoNamespace,
+    /// The cached spec does not decode as the kind's spec (the API server's schema should prevent it).
+    #[error("the spec cannot be decoded: {0}")]
+    Decode(#[source] serde_json::Error),
     /// Deletion waits (objects still use it, or cleanup cannot run yet); retried after the given delay.
     #[error("{message}")]
     Blocked { message: String, retry: Duration },
@@ -167,12 +169,8 @@ pub struct Shared {
     pub cluster_id: String,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
-    pub contexts: Store<ManagementContext>,
-    pub resources: Store<ApiResource>,
-    pub apis: Store<ApiDefinition>,
-    pub apis_ready: watch::Ready,
-    pub contexts_ready: watch::Ready,
-    pub resources_ready: watch::Ready,
+    /// The one cluster cache (shared with the webhook).
+    pub cache: ClusterCache,
     pub targets: context::TargetCache,
     pub breakers: Breakers,
     event_slots: Arc<tokio::sync::Semaphore>,
@@ -281,8 +279,8 @@ impl Shared {
     /// Waits until the context and resource caches are filled (at start-up), so that an API is never judged
     /// against a cache that has not listed its references yet.
     pub async fn references_ready(&self) {
-        self.contexts_ready.wait().await;
-        self.resources_ready.wait().await;
+        self.cache.contexts.ready.wait().await;
+        self.cache.resources.ready.wait().await;
     }
 
     /// Requeue after success: the next drift check, or only on change.
@@ -494,24 +492,25 @@ pub async fn cluster_id(client: &Client, flag: Option<&str>, namespace: &str) ->
     id
 }
 
-/// Runs the reconciler until `stop` fires: with leader election when `settings.lease` is set.
+/// Runs the reconciler over `cache` until `stop` fires: with leader election when `settings.lease` is set.
 pub async fn run(
-    client: Client,
+    cache: ClusterCache,
     settings: Settings,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) -> Result<(), ApimError> {
+    let client = cache.client().clone();
     let apim = ApimClient::new(settings.apim.clone())?;
     let cluster_id = cluster_id(&client, settings.cluster_id.as_deref(), &settings.namespace).await;
     tracing::info!(%cluster_id, "reconciler cluster id");
     match settings.lease.clone() {
         None => {
-            run_controllers(client, settings, apim, cluster_id, metrics, stop).await;
+            run_controllers(cache, settings, apim, cluster_id, metrics, stop).await;
         }
         Some(lease) => {
-            leader::run_while_leader(client.clone(), lease, stop, move |term| {
+            leader::run_while_leader(client, lease, stop, move |term| {
                 run_controllers(
-                    client.clone(),
+                    cache.clone(),
                     settings.clone(),
                     apim.clone(),
                     cluster_id.clone(),
@@ -525,32 +524,40 @@ pub async fn run(
     Ok(())
 }
 
-/// The next of the fanned-out streams (an empty one if they ran out, which the counts above prevent).
-fn take<K: Send + 'static>(streams: &mut Vec<watch::Touched<K>>) -> watch::Touched<K> {
-    streams
-        .pop()
-        .unwrap_or_else(|| futures::stream::empty().boxed())
+/// Every object of a store, to reconcile once when a term starts (the cache was filled before it).
+fn everything<K>(watched: &crate::cluster::Watched<K>) -> impl futures::Stream<Item = ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let refs: Vec<ObjectRef<K>> = watched
+        .store
+        .state()
+        .iter()
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect();
+    futures::stream::iter(refs)
 }
 
-/// The three controllers, until `stop` fires (in-flight reconciles finish first).
+/// The three controllers over the cache's stores, until `stop` fires (in-flight reconciles finish first).
+/// Each subscribes to the cache's feeds for the term and reconciles everything the cache holds once.
 pub async fn run_controllers(
-    client: Client,
+    cache: ClusterCache,
     settings: Settings,
     apim: ApimClient,
     cluster_id: String,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    let scope = settings.scope.clone();
-    // One watch per kind, fanned out to every controller that needs it (after the store applied the object).
-    let (contexts, contexts_ready, mut context_streams) =
-        watch::shared::<ManagementContext>(&client, &scope, 2, stop.clone());
-    let (resources, resources_ready, mut resource_streams) =
-        watch::shared::<ApiResource>(&client, &scope, 2, stop.clone());
-    let (apis, apis_ready, mut api_streams) =
-        watch::shared::<ApiDefinition>(&client, &scope, 3, stop.clone());
-    let mut secret_streams =
-        watch::fan_out(watch::touched_secrets(&client, &scope), 2, stop.clone());
+    let client = cache.client().clone();
+    // The stores must have listed before a term reconciles everything they hold.
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = async {
+            cache.contexts.ready.wait().await;
+            cache.resources.ready.wait().await;
+            cache.apis.ready.wait().await;
+        } => {}
+    }
     let (context_events, context_event_stream) = mpsc::unbounded();
     let recorder = Recorder::new(
         client.clone(),
@@ -568,12 +575,7 @@ pub async fn run_controllers(
         cluster_id,
         recorder,
         metrics,
-        contexts: contexts.clone(),
-        resources: resources.clone(),
-        apis: apis.clone(),
-        apis_ready,
-        contexts_ready,
-        resources_ready,
+        cache: cache.clone(),
         targets: context::TargetCache::default(),
         event_slots: Arc::new(tokio::sync::Semaphore::new(4)),
         attempts: Mutex::new(HashMap::new()),
@@ -585,101 +587,133 @@ pub async fn run_controllers(
     let config = ControllerConfig::default().concurrency(concurrency);
 
     // ApiDefinitions: their own changes, plus the resources, contexts and Secrets they use.
-    let api_store = apis.clone();
-    let api_store2 = apis.clone();
-    let api_store3 = apis.clone();
-    let context_store = contexts.clone();
+    let index = cache.index.clone();
+    let index2 = cache.index.clone();
+    let index3 = cache.index.clone();
+    let context_store = cache.contexts.store.clone();
     let targets = shared.targets.clone();
     let api_controller = Controller::for_stream(
         // Our own writes (status, the finalizer) do not re-trigger; spec changes (generation, which the
         // deletion mark bumps too) and annotations (takeover) do.
-        take(&mut api_streams).predicate_filter(
+        cache.apis.feed.subscribe().predicate_filter(
             predicates::generation.combine(predicates::annotations),
             Default::default(),
         ),
-        apis.clone(),
+        cache.apis.store.clone(),
     )
     .with_config(config.clone())
+    .reconcile_on(everything(&cache.apis))
     .watches_stream(
-        take(&mut resource_streams).predicate_filter(predicates::generation, Default::default()),
-        move |resource| api_definition::users_of_resource(&api_store, &resource),
+        cache
+            .resources
+            .feed
+            .subscribe()
+            .predicate_filter(predicates::generation, Default::default()),
+        move |resource| api_definition::users_of_resource(&index, &resource),
     )
     .watches_stream(
-        take(&mut context_streams).predicate_filter(predicates::generation, Default::default()),
+        cache
+            .contexts
+            .feed
+            .subscribe()
+            .predicate_filter(predicates::generation, Default::default()),
         move |context| {
             let key = context::key_of(&context);
-            api_definition::users_of_context(&api_store2, &key)
+            api_definition::users_of_context(&index2, &key)
         },
     )
     .watches_stream(
-        take(&mut secret_streams)
+        cache
+            .secrets
+            .subscribe()
             .predicate_filter(predicates::resource_version, Default::default()),
         move |secret| {
             let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
             targets.invalidate_secret(&key);
             management_context::contexts_using_secret(&context_store, &key)
                 .into_iter()
-                .flat_map(|c| api_definition::users_of_context(&api_store3, &c))
+                .flat_map(|c| api_definition::users_of_context(&index3, &c))
                 .collect::<Vec<_>>()
         },
     )
     .graceful_shutdown_on(stop.clone().cancelled_owned())
     .run(
         api_definition::reconcile,
-        error_policy::<ApiDefinition>,
+        error_policy::<CachedApi>,
         shared.clone(),
     )
     .for_each(|_| futures::future::ready(()));
 
     // ApiResources: their own changes, plus changes of the APIs that reference them.
-    let resource_controller =
-        Controller::for_stream(take(&mut resource_streams), resources.clone())
-            .with_config(config.clone())
-            .watches_stream(
-                take(&mut api_streams)
-                    .predicate_filter(predicates::resource_version, Default::default()),
-                |api| api_definition::resources_of(&api),
-            )
-            .graceful_shutdown_on(stop.clone().cancelled_owned())
-            .run(
-                api_resource::reconcile,
-                error_policy::<ApiResource>,
-                shared.clone(),
-            )
-            .for_each(|_| futures::future::ready(()));
+    let resource_controller = Controller::for_stream(
+        cache.resources.feed.subscribe(),
+        cache.resources.store.clone(),
+    )
+    .with_config(config.clone())
+    .reconcile_on(everything(&cache.resources))
+    .watches_stream(
+        cache
+            .apis
+            .feed
+            .subscribe()
+            .predicate_filter(predicates::resource_version, Default::default()),
+        |api: CachedApi| {
+            api.links()
+                .resources
+                .into_iter()
+                .map(|k| ObjectRef::<ApiResource>::new(&k.name).within(&k.namespace))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(stop.clone().cancelled_owned())
+    .run(
+        api_resource::reconcile,
+        error_policy::<ApiResource>,
+        shared.clone(),
+    )
+    .for_each(|_| futures::future::ready(()));
 
     // ManagementContexts: their own changes, their Secrets, breaker changes, and (while a context is being
     // deleted) the APIs that still use it.
-    let context_store2 = contexts.clone();
-    let context_store3 = contexts.clone();
+    let context_store2 = cache.contexts.store.clone();
+    let context_store3 = cache.contexts.store.clone();
     let targets2 = shared.targets.clone();
-    let context_controller = Controller::for_stream(take(&mut context_streams), contexts.clone())
-        .with_config(config)
-        .watches_stream(
-            take(&mut secret_streams)
-                .predicate_filter(predicates::resource_version, Default::default()),
-            move |secret| {
-                let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
-                targets2.invalidate_secret(&key);
-                management_context::contexts_using_secret(&context_store2, &key)
-                    .into_iter()
-                    .map(|c| ObjectRef::new(&c.name).within(&c.namespace))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches_stream(
-            take(&mut api_streams)
-                .predicate_filter(predicates::resource_version, Default::default()),
-            move |api| management_context::deleting_contexts_of(&context_store3, &api),
-        )
-        .reconcile_on(context_event_stream)
-        .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(
-            management_context::reconcile,
-            error_policy::<ManagementContext>,
-            shared.clone(),
-        )
-        .for_each(|_| futures::future::ready(()));
+    let context_controller = Controller::for_stream(
+        cache.contexts.feed.subscribe(),
+        cache.contexts.store.clone(),
+    )
+    .with_config(config)
+    .reconcile_on(everything(&cache.contexts))
+    .watches_stream(
+        cache
+            .secrets
+            .subscribe()
+            .predicate_filter(predicates::resource_version, Default::default()),
+        move |secret| {
+            let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
+            targets2.invalidate_secret(&key);
+            management_context::contexts_using_secret(&context_store2, &key)
+                .into_iter()
+                .map(|c| ObjectRef::new(&c.name).within(&c.namespace))
+                .collect::<Vec<_>>()
+        },
+    )
+    .watches_stream(
+        cache
+            .apis
+            .feed
+            .subscribe()
+            .predicate_filter(predicates::resource_version, Default::default()),
+        move |api| management_context::deleting_contexts_of(&context_store3, &api),
+    )
+    .reconcile_on(context_event_stream)
+    .graceful_shutdown_on(stop.clone().cancelled_owned())
+    .run(
+        management_context::reconcile,
+        error_policy::<ManagementContext>,
+        shared.clone(),
+    )
+    .for_each(|_| futures::future::ready(()));
 
     tracing::info!(concurrency, "reconciler started");
     futures::join!(api_controller, resource_controller, context_controller);

@@ -8,11 +8,11 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::admission::api_definition::Entrypoint;
-use crate::admission::templating::{self, Source};
 use crate::crd::api_definition::ApiState;
 use crate::crd::{ApiDefinition, ApiResourceSpec};
-use crate::resolve::ObjectKey;
+use crate::model::template::{self as templating, Source};
+use crate::model::Entrypoint;
+use crate::model::ObjectKey;
 
 /// API property holding the id of the cluster that pushed the API (read back for ownership checks).
 pub const CLUSTER_PROPERTY: &str = "gko.cluster-id";

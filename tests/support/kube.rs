@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use gko::crd::{ApiDefinition, ApiResource, Kind, ManagementContext};
 use gko::reconcile::{BreakerConfig, Settings};
-use gko::resolve::cluster::Scope;
+use gko::cluster::Scope;
 use gko::telemetry::Metrics;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -158,7 +158,15 @@ impl Reconciler {
             let stop = stop.clone();
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let _ = gko::reconcile::run(client, settings, metrics, stop).await;
+                let cache = gko::cluster::ClusterCache::start(
+                    client,
+                    &gko::cluster::Options {
+                        scope: settings.scope.clone(),
+                        reconcile: true,
+                    },
+                    &stop,
+                );
+                let _ = gko::reconcile::run(cache, settings, metrics, stop).await;
             })
         };
         Reconciler {

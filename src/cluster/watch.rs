@@ -1,9 +1,11 @@
-//! Watches over the configured namespace scope.
+//! Watches over the configured namespace scope, one per kind, feeding the one cache.
 //!
-//! A kube-runtime `Controller` needs one store and one trigger stream per kind. With all namespaces that is a
-//! plain reflector. With a list of namespaces there is one watch per namespace, merged into a single store;
-//! each namespace's re-list is translated into plain applies and deletes of that namespace only (a re-list of
-//! one namespace must not wipe the others, which the store's own init handling would do).
+//! Each watch fills one store and tells an [`Observer`] (the index) about every event, then hands the
+//! objects it touched to a [`Feed`], which the reconciler's controllers subscribe to while this replica
+//! leads. With all namespaces the store is a plain reflector. With a list of namespaces there is one watch
+//! per namespace, merged into a single store; each namespace's re-list is translated into plain applies and
+//! deletes of that namespace only (a re-list of one namespace must not wipe the others, which the store's
+//! own init handling would do).
 
 use std::collections::HashSet;
 use std::fmt::Debug;
@@ -25,7 +27,103 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
-use crate::resolve::cluster::Scope;
+use super::Scope;
+
+/// Told about every watch event of a kind before the store applies it (the cache's index). `applied` may
+/// slim the object further before it is stored.
+pub trait Observer<K>: Send + Sync + 'static {
+    /// A (re-)list of `namespace` (every namespace with `None`) begins.
+    fn begin_relist(&self, _namespace: Option<&str>) {}
+    fn applied(&self, _object: &mut K) {}
+    fn deleted(&self, _object: &K) {}
+    /// The (re-)list of `namespace` is complete: what it did not deliver is gone.
+    fn end_relist(&self, _namespace: Option<&str>) {}
+}
+
+/// No index for this kind.
+pub struct NoIndex;
+
+impl<K> Observer<K> for NoIndex {}
+
+fn observe<K: 'static>(
+    observer: &dyn Observer<K>,
+    namespace: Option<&str>,
+    mut event: watcher::Result<Event<K>>,
+) -> watcher::Result<Event<K>> {
+    match &mut event {
+        Ok(Event::Init) => observer.begin_relist(namespace),
+        Ok(Event::InitApply(object)) | Ok(Event::Apply(object)) => observer.applied(object),
+        Ok(Event::Delete(object)) => observer.deleted(object),
+        Ok(Event::InitDone) => observer.end_relist(namespace),
+        Err(_) => {}
+    }
+    event
+}
+
+/// Subscribers of a kind's touched objects. Controllers subscribe when this replica starts leading and
+/// drop their stream when it stops; a closed subscriber is forgotten at the next object.
+pub struct Feed<K> {
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<K>>>>,
+}
+
+impl<K> Clone for Feed<K> {
+    fn clone(&self) -> Self {
+        Feed {
+            subscribers: self.subscribers.clone(),
+        }
+    }
+}
+
+impl<K> Default for Feed<K> {
+    fn default() -> Self {
+        Feed {
+            subscribers: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+}
+
+impl<K: Clone + Send + 'static> Feed<K> {
+    /// The objects touched from now on, each delivered after the store applied it.
+    pub fn subscribe(&self) -> Touched<K> {
+        let (tx, rx) = mpsc::unbounded();
+        self.lock().push(tx);
+        rx.map(Ok).boxed()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<mpsc::UnboundedSender<K>>> {
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, object: &K) {
+        self.lock()
+            .retain(|tx| tx.unbounded_send(object.clone()).is_ok());
+    }
+
+    /// Polls `source` (which keeps a store filled) until `stop`, handing each object to the subscribers.
+    pub fn pump(&self, source: Touched<K>, stop: CancellationToken)
+    where
+        K: Resource,
+        K::DynamicType: Default,
+    {
+        let feed = self.clone();
+        tokio::spawn(async move {
+            let mut source = source;
+            loop {
+                let item = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    item = source.next() => item,
+                };
+                match item {
+                    None => break,
+                    Some(Ok(object)) => feed.publish(&object),
+                    Some(Err(e)) => {
+                        tracing::warn!(kind = %K::kind(&Default::default()), error = %e, "watch error, retrying")
+                    }
+                }
+            }
+        });
+    }
+}
 
 /// Set once every namespace of a store has been listed.
 #[derive(Clone, Debug, Default)]
@@ -52,8 +150,12 @@ impl Ready {
 pub type Touched<K> = BoxStream<'static, Result<K, watcher::Error>>;
 
 /// A store of `K` over `scope`, its readiness, and the stream of touched objects that keeps it filled (the
-/// stream must be polled, typically by the controller it triggers).
-pub fn reflect<K>(client: &Client, scope: &Scope) -> (Store<K>, Ready, Touched<K>)
+/// stream must be polled: see [`Feed::pump`]). `observer` sees every event first.
+pub fn reflect<K>(
+    client: &Client,
+    scope: &Scope,
+    observer: Arc<dyn Observer<K>>,
+) -> (Store<K>, Ready, Touched<K>)
 where
     K: Resource<Scope = NamespaceResourceScope>
         + Clone
@@ -73,6 +175,7 @@ where
                 watcher::watcher(Api::<K>::all(client.clone()), watcher::Config::default())
                     .default_backoff()
                     .modify(slim)
+                    .map(move |event| observe(observer.as_ref(), None, event))
                     .map(move |event| {
                         if matches!(event, Ok(Event::InitDone)) {
                             flag.set();
@@ -95,6 +198,8 @@ where
             let streams: Vec<Touched<K>> = list
                 .iter()
                 .map(|ns| {
+                    let observer = observer.clone();
+                    let namespace = ns.clone();
                     let mut relist = Relist {
                         namespace: ns.clone(),
                         shared: shared.clone(),
@@ -107,6 +212,7 @@ where
                     )
                     .default_backoff()
                     .modify(slim)
+                    .map(move |event| observe(observer.as_ref(), Some(&namespace), event))
                     .flat_map(move |event| stream::iter(relist.handle(event)))
                     .boxed()
                 })
@@ -214,59 +320,6 @@ where
     }
 }
 
-/// A store of `K` over `scope` and `consumers` streams of the objects touched, each object delivered only
-/// after the store has applied it: a controller triggered by one of them never reads an older version from the
-/// store (one watch per kind, shared by every controller that needs the kind).
-pub fn shared<K>(
-    client: &Client,
-    scope: &Scope,
-    consumers: usize,
-    stop: CancellationToken,
-) -> (Store<K>, Ready, Vec<Touched<K>>)
-where
-    K: Resource<Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Default + Eq + Hash + Clone + Send + Sync,
-{
-    let (store, ready, trigger) = reflect::<K>(client, scope);
-    (store, ready, fan_out(trigger, consumers, stop))
-}
-
-/// Polls `source` until `stop` and copies each object to `consumers` streams.
-pub fn fan_out<K>(source: Touched<K>, consumers: usize, stop: CancellationToken) -> Vec<Touched<K>>
-where
-    K: Resource + Clone + Send + 'static,
-    K::DynamicType: Default,
-{
-    let (senders, receivers): (Vec<_>, Vec<_>) = (0..consumers).map(|_| mpsc::unbounded()).unzip();
-    tokio::spawn(async move {
-        let mut source = source;
-        loop {
-            let item = tokio::select! {
-                _ = stop.cancelled() => break,
-                item = source.next() => item,
-            };
-            match item {
-                None => break,
-                Some(Ok(object)) => {
-                    for tx in &senders {
-                        let _ = tx.unbounded_send(Ok::<K, watcher::Error>(object.clone()));
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(kind = %K::kind(&Default::default()), error = %e, "watch error, retrying")
-                }
-            }
-        }
-    });
-    receivers.into_iter().map(|rx| rx.boxed()).collect()
-}
-
 /// Objects of `K` touched anywhere in `scope` (no store).
 pub fn touched<K>(client: &Client, scope: &Scope) -> Touched<K>
 where
@@ -295,6 +348,28 @@ where
 /// Secrets touched in `scope`, metadata only: Secret data never reaches gko through a watch.
 pub fn touched_secrets(client: &Client, scope: &Scope) -> Touched<PartialObjectMeta<Secret>> {
     touched::<PartialObjectMeta<Secret>>(client, scope)
+}
+
+#[cfg(test)]
+mod feed_tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    #[tokio::test]
+    async fn subscribers_get_what_is_published_after_they_subscribe_and_closed_ones_are_dropped() {
+        let feed: Feed<ConfigMap> = Feed::default();
+        let mut named = ConfigMap::default();
+        named.metadata.name = Some("a".into());
+        feed.publish(&named);
+        let mut first = feed.subscribe();
+        let second = feed.subscribe();
+        drop(second);
+        named.metadata.name = Some("b".into());
+        feed.publish(&named);
+        assert_eq!(feed.lock().len(), 1, "the dropped subscriber is forgotten");
+        let got = first.next().await.and_then(Result::ok);
+        assert_eq!(got.and_then(|c| c.metadata.name), Some("b".to_string()));
+    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use super::{api_entrypoints_of, ApiEntrypoint, Lookup, ObjectKey};
+use crate::admission::lookup::{api_entrypoints_of, Lookup};
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
+use crate::model::{ApiEntrypoint, ApiLinks, ObjectKey};
 
 /// The objects found in a set of files, keyed by `namespace/name`. A later document with the same
 /// kind and key replaces an earlier one, as `kubectl apply -f` would.
@@ -126,6 +127,31 @@ impl ManifestSet {
     }
 }
 
+impl ManifestSet {
+    /// The ApiDefinitions of one namespace, or of every namespace with `None`.
+    pub fn api_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiDefinition>> {
+        match namespace {
+            Some(ns) => self.apis.get(ns).cloned().unwrap_or_default(),
+            None => self.apis.values().flatten().cloned().collect(),
+        }
+    }
+
+    /// The ApiDefinitions whose links satisfy `uses` (a scan: a set of files is small).
+    fn users(&self, uses: impl Fn(&ApiLinks) -> bool) -> Vec<ObjectKey> {
+        self.apis
+            .values()
+            .flatten()
+            .filter(|api| uses(&ApiLinks::of(api)))
+            .map(|api| {
+                ObjectKey::new(
+                    api.metadata.namespace.clone().unwrap_or_default(),
+                    api.metadata.name.clone().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}
+
 fn replaced(was_there: bool) -> Inserted {
     if was_there {
         Inserted::Replaced
@@ -163,11 +189,12 @@ impl Lookup for ManifestSet {
             .cloned()
     }
 
-    fn api_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiDefinition>> {
-        match namespace {
-            Some(ns) => self.apis.get(ns).cloned().unwrap_or_default(),
-            None => self.apis.values().flatten().cloned().collect(),
-        }
+    fn context_users(&self, context: &ObjectKey) -> Vec<ObjectKey> {
+        self.users(|links| links.context.as_ref() == Some(context))
+    }
+
+    fn resource_users(&self, resource: &ObjectKey) -> Vec<ObjectKey> {
+        self.users(|links| links.resources.contains(resource))
     }
 
     fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
@@ -242,7 +269,7 @@ mod tests {
         assert_eq!(entrypoints(&set, None), vec!["a/x /x2", "b/y /y"]);
         assert!(entrypoints(&set, Some("c")).is_empty());
         // The default implementation agrees.
-        let default = crate::resolve::api_entrypoints_of(&set.api_definitions(Some("a")));
+        let default = api_entrypoints_of(&set.api_definitions(Some("a")));
         assert_eq!(default.as_slice(), &*set.api_entrypoints(Some("a")));
     }
 

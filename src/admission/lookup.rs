@@ -1,12 +1,9 @@
-//! Reference lookups for the validation engine, behind one trait.
+//! The engine's port for references: one trait to read what rules refer to, one to prepare it for a
+//! request.
 //!
-//! The engine never fetches anything itself: it reads ManagementContexts, ApiResources, Secret keys
-//! and the ApiDefinitions of a namespace through [`Lookup`]. [`files::ManifestSet`] implements it over
-//! a set of manifests (for `gko validate`); `cluster` implements it over the live cluster cache.
-
-pub mod cluster;
-pub mod files;
-pub mod refs;
+//! The engine never fetches anything itself: it reads ManagementContexts, ApiResources, Secret keys,
+//! entrypoints and referrers through [`Lookup`]. `manifests::ManifestSet` implements it over a set
+//! of manifests (`gko validate`); `cluster::ClusterCache` (layers above) over the one cluster cache.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -14,9 +11,10 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
-use crate::admission::api_definition::{entrypoints_of, Entrypoint};
+use crate::admission::api_definition::entrypoints_of;
 use crate::admission::DocRequest;
 use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
+use crate::model::{ApiEntrypoint, Entrypoint, ObjectKey};
 
 /// Read-only access to the objects the rules refer to.
 pub trait Lookup: Send + Sync {
@@ -26,22 +24,31 @@ pub trait Lookup: Send + Sync {
     fn secret_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
     /// The data keys of a ConfigMap; `None` when there is no such ConfigMap.
     fn config_map_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
-    /// The ApiDefinitions of one namespace, or of every namespace with `None`.
-    fn api_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiDefinition>>;
-
     /// The entrypoints of the ApiDefinitions of one namespace (every namespace with `None`) that
-    /// are not being deleted, for the context-path clash check. A lookup that serves many checks
-    /// against the same objects (`gko validate`) precomputes them.
-    fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
-        Cow::Owned(api_entrypoints_of(&self.api_definitions(namespace)))
-    }
-}
+    /// are not being deleted.
+    fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]>;
 
-/// One entrypoint of an ApiDefinition.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiEntrypoint {
-    pub api: ObjectKey,
-    pub entrypoint: Entrypoint,
+    /// The entrypoints of other ApiDefinitions in `namespace` (every namespace with `None`) that clash
+    /// with `entrypoint` (APIM's rule: same host, one path equal to or a whole-segment prefix of the
+    /// other), objects being deleted excluded. An indexed lookup answers without a scan.
+    fn clashing_entrypoints(
+        &self,
+        namespace: Option<&str>,
+        entrypoint: &Entrypoint,
+    ) -> Vec<ApiEntrypoint> {
+        self.api_entrypoints(namespace)
+            .iter()
+            .filter(|o| entrypoint.clashes_with(&o.entrypoint))
+            .cloned()
+            .collect()
+    }
+
+    /// The ApiDefinitions (every namespace, deleting ones included) whose `spec.contextRef` is `context`.
+    fn context_users(&self, context: &ObjectKey) -> Vec<ObjectKey>;
+
+    /// The ApiDefinitions (every namespace, deleting ones included) with a `spec.resources[].ref` to
+    /// `resource`.
+    fn resource_users(&self, resource: &ObjectKey) -> Vec<ObjectKey>;
 }
 
 /// The entrypoints of `apis` that are not being deleted, in order.
@@ -63,28 +70,6 @@ pub fn api_entrypoints_of(apis: &[Arc<ApiDefinition>]) -> Vec<ApiEntrypoint> {
         .collect()
 }
 
-/// `namespace/name` of an object, the key every lookup uses.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectKey {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl ObjectKey {
-    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
-        ObjectKey {
-            namespace: namespace.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
 /// A lookup with nothing in it: every reference is missing.
 #[derive(Default)]
 pub struct Empty;
@@ -102,7 +87,13 @@ impl Lookup for Empty {
     fn config_map_keys(&self, _: &str, _: &str) -> Option<BTreeSet<String>> {
         None
     }
-    fn api_definitions(&self, _: Option<&str>) -> Vec<Arc<ApiDefinition>> {
+    fn api_entrypoints(&self, _: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
+        Cow::Borrowed(&[])
+    }
+    fn context_users(&self, _: &ObjectKey) -> Vec<ObjectKey> {
+        Vec::new()
+    }
+    fn resource_users(&self, _: &ObjectKey) -> Vec<ObjectKey> {
         Vec::new()
     }
 }
@@ -124,13 +115,14 @@ pub trait Resolver: Send + Sync {
     /// True once the caches have synced (the webhook is not ready before).
     fn is_ready(&self) -> bool;
     /// Sizes of the caches, for metrics, when there are caches.
-    fn cache_sizes(&self) -> Option<cluster::CacheSizes> {
-        None
+    /// Objects held per kind, for metrics (empty without a cache).
+    fn cache_sizes(&self) -> Vec<(&'static str, usize)> {
+        Vec::new()
     }
 }
 
 /// A resolver over a fixed set of objects (tests, and `gko serve --manifests` without a cluster).
-pub struct StaticResolver(pub Arc<files::ManifestSet>);
+pub struct StaticResolver(pub Arc<dyn Lookup>);
 
 impl Resolver for StaticResolver {
     fn resolve<'a>(

@@ -1,0 +1,129 @@
+//! How the cache keeps an ApiDefinition: slimmed metadata, the `spec` as its compact JSON text (not a
+//! typed tree: a typed spec costs several times its text in small allocations), and the typed status.
+//! The reconciler decodes the spec when it reconciles the object; the webhook never needs it (it reads
+//! the index).
+
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::NamespaceResourceScope;
+use kube::Resource;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::crd::{ApiDefinition, ApiDefinitionStatus};
+use crate::model::{ApiLinks, ObjectKey};
+
+/// An ApiDefinition as the cluster cache holds it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct CachedApi {
+    pub metadata: ObjectMeta,
+    /// The spec's JSON text as the API server sent it; `None` on a replica that does not reconcile
+    /// (the index holds all the webhook needs) or when the object has no spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<Box<RawValue>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ApiDefinitionStatus>,
+}
+
+impl CachedApi {
+    /// The typed object, for a reconcile. Fails only if the stored spec does not decode as an
+    /// ApiDefinition spec, which affects this object alone (a typed watch would fail the whole list).
+    pub fn decode(&self) -> Result<ApiDefinition, serde_json::Error> {
+        let spec = match &self.spec {
+            Some(raw) => serde_json::from_str(raw.get())?,
+            None => Default::default(),
+        };
+        let mut api = ApiDefinition::new(self.metadata.name.as_deref().unwrap_or_default(), spec);
+        api.metadata = self.metadata.clone();
+        api.status = self.status.clone();
+        Ok(api)
+    }
+
+    /// `namespace/name`.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey::new(
+            self.metadata.namespace.clone().unwrap_or_default(),
+            self.metadata.name.clone().unwrap_or_default(),
+        )
+    }
+
+    /// What the object links to, read from its spec text, status and metadata.
+    pub fn links(&self) -> ApiLinks {
+        let namespace = self.metadata.namespace.as_deref().unwrap_or_default();
+        ApiLinks::of_spec_json(namespace, self.spec_json())
+            .unwrap_or_default()
+            .with_status(
+                self.status
+                    .as_ref()
+                    .and_then(|s| s.synced_context.as_deref()),
+                self.metadata.deletion_timestamp.is_some(),
+            )
+    }
+
+    /// The spec's JSON text (`{}` when there is none).
+    pub fn spec_json(&self) -> &str {
+        self.spec.as_deref().map_or("{}", RawValue::get)
+    }
+}
+
+impl Resource for CachedApi {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        ApiDefinition::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        ApiDefinition::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        ApiDefinition::version(dt)
+    }
+    fn api_version(dt: &()) -> Cow<'_, str> {
+        ApiDefinition::api_version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        ApiDefinition::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn decodes_to_the_same_object_as_a_typed_read() {
+        let object = json!({
+            "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiDefinition",
+            "metadata": {"name": "orders", "namespace": "team", "generation": 2},
+            "spec": {"name": "Orders", "version": "1", "contextRef": {"name": "dev"},
+                     "plans": [{"name": "free", "security": "KEY_LESS"}],
+                     "proxy": {"virtual_hosts": [{"path": "/orders"}]}},
+            "status": {"id": "abc", "syncedContext": "team/dev"}
+        });
+        let text = object.to_string();
+        let cached: CachedApi = serde_json::from_str(&text).unwrap();
+        let typed: ApiDefinition = serde_json::from_str(&text).unwrap();
+        let decoded = cached.decode().unwrap();
+        assert_eq!(decoded.spec, typed.spec);
+        assert_eq!(decoded.metadata, typed.metadata);
+        assert_eq!(decoded.status, typed.status);
+        assert!(!cached.spec_json().contains(' '), "kept as compact text");
+    }
+
+    #[test]
+    fn a_missing_spec_is_an_empty_one() {
+        let cached: CachedApi =
+            serde_json::from_value(json!({"metadata": {"name": "x", "namespace": "n"}})).unwrap();
+        assert_eq!(cached.spec_json(), "{}");
+        assert_eq!(cached.decode().unwrap().spec, Default::default());
+    }
+}

@@ -1,0 +1,14 @@
+//! The nouns every part of gko shares, below admission, the cluster cache and the reconciler:
+//! object keys, entrypoints and APIM's clash rule, template references, the JSON tree of an admitted
+//! object, and the reference graph (what an object refers to). Nothing here does I/O.
+
+pub mod doc;
+pub mod entrypoint;
+pub mod key;
+pub mod refs;
+pub mod template;
+
+pub use doc::Doc;
+pub use entrypoint::{ApiEntrypoint, Entrypoint};
+pub use key::ObjectKey;
+pub use refs::{ApiLinks, References};

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use gko::cluster::watch;
 use gko::cluster::Scope;
+use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;

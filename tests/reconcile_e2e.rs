@@ -1011,8 +1011,8 @@ async fn drift_is_reported_or_corrected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn webhook_dry_run_warns_or_enforces() {
     use gko::admission::dry_run::ApimDryRun;
-    use gko::reconcile::dry_run::{DryRunMode, Runner};
     use gko::manifests::ManifestSet;
+    use gko::reconcile::dry_run::{DryRunMode, Runner};
 
     let Some((client, ns)) = setup("e2e-dryrun").await else {
         return;

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use futures::future::BoxFuture;
+use gko::admission::lookup::{Lookup, ResolveError, Resolver, StaticResolver};
 use gko::admission::review::ADMISSION_API_VERSION;
 use gko::admission::{DocRequest, Engine, Settings};
 use gko::crd::Kind;
 use gko::manifests::ManifestSet;
-use gko::admission::lookup::{Lookup, ResolveError, Resolver, StaticResolver};
 use gko::server::{self, AppState};
 use gko::telemetry::Metrics;
 use gko::tls::{self, CertFiles, CertReloader};

@@ -15,6 +15,7 @@ pub mod api_definition;
 pub mod api_resource;
 pub mod breaker;
 pub mod context;
+pub mod decide;
 pub mod dry_run;
 pub mod leader;
 pub mod management_context;

@@ -9,9 +9,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gko::cluster::Scope;
 use gko::crd::{ApiDefinition, ApiResource, Kind, ManagementContext};
 use gko::reconcile::{BreakerConfig, Settings};
-use gko::cluster::Scope;
 use gko::telemetry::Metrics;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

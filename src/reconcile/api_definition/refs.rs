@@ -1,0 +1,168 @@
+//! Apply, phase 1: resolve what the API refers to (context and its credentials, ApiResources, template
+//! values) and read the API back from APIM ahead of the push.
+
+use super::*;
+
+/// The API read back from APIM ahead of the push, for the context it was read from.
+pub(super) struct Prefetched {
+    pub(super) context: ObjectKey,
+    pub(super) cross_id: String,
+    pub(super) remote: Option<Remote>,
+}
+
+/// Reads the API back while the finalizer is being added (new APIs only: no finalizer yet, never synced).
+pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Option<Prefetched> {
+    let has_finalizer = api
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER);
+    if has_finalizer || api.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let key = context_of(api)?;
+    let (_, resolved) = resolve_context(shared, &key).await.ok()?;
+    let permit = shared.breakers.admit(&key).ok()?;
+    let cross_id = payload::api_cross_id(api);
+    match read_remote(shared, &resolved.target, &cross_id, None).await {
+        Ok(remote) => {
+            permit.success();
+            Some(Prefetched {
+                context: key,
+                cross_id,
+                remote,
+            })
+        }
+        Err(e) => {
+            let c = status::classify(&e);
+            shared.count_call(c.reason);
+            if c.unreachable && permit.failure() {
+                shared.refresh_context(&key);
+            }
+            None
+        }
+    }
+}
+
+/// What the references resolved to.
+pub(super) struct Refs {
+    pub(super) context: Option<Resolved>,
+    pub(super) resources: BTreeMap<ObjectKey, ApiResourceSpec>,
+    pub(super) templates: BTreeMap<TemplateKey, String>,
+}
+
+/// A reference that cannot be resolved now.
+pub(super) enum RefFailure {
+    Missing {
+        reason: &'static str,
+        message: String,
+    },
+    Kube(kube::Error),
+}
+
+impl From<ContextError> for RefFailure {
+    fn from(e: ContextError) -> Self {
+        match e {
+            ContextError::Invalid(message) => RefFailure::Missing {
+                reason: "InvalidContext",
+                message,
+            },
+            ContextError::SecretMissing(message) => RefFailure::Missing {
+                reason: "SecretNotFound",
+                message,
+            },
+            ContextError::Kube { source, .. } => RefFailure::Kube(source),
+        }
+    }
+}
+
+pub(super) fn missing(reason: &'static str, message: String) -> RefFailure {
+    RefFailure::Missing { reason, message }
+}
+
+pub(super) async fn resolve_context(
+    shared: &Shared,
+    key: &ObjectKey,
+) -> Result<(Arc<ManagementContext>, Resolved), RefFailure> {
+    let context = shared.cache.contexts.get(key).ok_or_else(|| {
+        missing(
+            "ContextNotFound",
+            format!("ManagementContext {key} does not exist"),
+        )
+    })?;
+    let resolved = shared.targets.get(&shared.client, &context).await?;
+    Ok((context, resolved))
+}
+
+pub(super) async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result<Refs, RefFailure> {
+    let ns = api.metadata.namespace.as_deref().unwrap_or_default();
+    let context = match context_of(api) {
+        Some(key) => Some(resolve_context(shared, &key).await?.1),
+        None => None,
+    };
+    let mut resources = BTreeMap::new();
+    for r in resources_of(api) {
+        let key = ObjectKey::new(r.namespace.clone().unwrap_or_default(), r.name.clone());
+        let resource = shared.cache.resources.store.get(&r).ok_or_else(|| {
+            missing(
+                "ResourceNotFound",
+                format!("ApiResource {key} does not exist"),
+            )
+        })?;
+        resources.insert(key, resource.spec.clone());
+    }
+    let spec = serde_json::to_value(&api.spec).unwrap_or(Value::Null);
+    let keys =
+        payload::template_keys(&spec, ns).map_err(|e| missing("InvalidTemplate", e.to_string()))?;
+    let mut templates = BTreeMap::new();
+    for key in keys {
+        let value = template_value(shared, &key)
+            .await
+            .map_err(RefFailure::Kube)?
+            .ok_or_else(|| {
+                missing(
+                    if key.secret {
+                        "SecretNotFound"
+                    } else {
+                        "ConfigMapNotFound"
+                    },
+                    format!("the template refers to {key}, which does not exist"),
+                )
+            })?;
+        templates.insert(key, value);
+    }
+    Ok(Refs {
+        context,
+        resources,
+        templates,
+    })
+}
+
+/// The value a template names, read live (Secret data is never cached).
+pub(super) async fn template_value(
+    shared: &Shared,
+    key: &TemplateKey,
+) -> Result<Option<String>, kube::Error> {
+    if key.secret {
+        let api: Api<Secret> = Api::namespaced(shared.client.clone(), &key.namespace);
+        Ok(api.get_opt(&key.name).await?.and_then(|s| {
+            s.data
+                .as_ref()
+                .and_then(|d| d.get(&key.key))
+                .and_then(|v| String::from_utf8(v.0.clone()).ok())
+                .or_else(|| {
+                    s.string_data
+                        .as_ref()
+                        .and_then(|d| d.get(&key.key))
+                        .cloned()
+                })
+        }))
+    } else {
+        let api: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &key.namespace);
+        Ok(api
+            .get_opt(&key.name)
+            .await?
+            .and_then(|c| c.data.as_ref().and_then(|d| d.get(&key.key)).cloned()))
+    }
+}

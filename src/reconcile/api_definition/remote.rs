@@ -1,0 +1,123 @@
+//! The API as APIM holds it: read back by id or crossId (ownership stamp), and path conflicts explained.
+
+use super::*;
+
+/// The API as APIM holds it, with the ownership stamp read back.
+#[derive(Clone, Debug)]
+pub struct Remote {
+    pub id: String,
+    pub cluster: Option<String>,
+    pub owner: Option<String>,
+    pub definition: Value,
+}
+
+impl Remote {
+    pub(super) fn from_definition(id: String, definition: Value) -> Remote {
+        let (cluster, owner) = payload::read_stamp(&definition);
+        Remote {
+            id,
+            cluster,
+            owner,
+            definition,
+        }
+    }
+
+    /// Another cluster's stamp, if the API carries one.
+    pub fn other_cluster(&self, ours: &str) -> Option<&str> {
+        self.cluster.as_deref().filter(|c| *c != ours)
+    }
+
+    pub(super) fn describe_owner(&self) -> String {
+        match (&self.cluster, &self.owner) {
+            (Some(c), Some(o)) => format!("cluster {c} (ApiDefinition {o})"),
+            (Some(c), None) => format!("cluster {c}"),
+            _ => "an owner not managed by gko".into(),
+        }
+    }
+}
+
+/// Reads the API with this crossId in the target's environment: by its known id first, else by crossId.
+pub async fn read_remote(
+    shared: &Shared,
+    target: &Target,
+    cross_id: &str,
+    known_id: Option<&str>,
+) -> Result<Option<Remote>, ApimError> {
+    if let Some(id) = known_id.filter(|s| !s.is_empty()) {
+        match shared.apim.get_api(target, id).await {
+            Ok(definition) => {
+                let same = definition
+                    .get("crossId")
+                    .and_then(Value::as_str)
+                    .is_none_or(|c| c == cross_id);
+                if same {
+                    return Ok(Some(Remote::from_definition(id.to_owned(), definition)));
+                }
+            }
+            Err(ApimError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(summary) = shared.apim.find_by_cross_id(target, cross_id).await? else {
+        return Ok(None);
+    };
+    match shared.apim.get_api(target, &summary.id).await {
+        Ok(definition) => Ok(Some(Remote::from_definition(summary.id, definition))),
+        Err(ApimError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// After APIM refused a definition: the API (of this environment) holding one of its entrypoints, described.
+pub(super) async fn path_conflict(
+    shared: &Shared,
+    target: &Target,
+    pushed: &Value,
+    cross_id: &str,
+) -> Option<String> {
+    let ours = payload::entrypoints(pushed);
+    if ours.is_empty() {
+        return None;
+    }
+    let list = shared.apim.list_apis(target).await.ok()?;
+    let candidates: Vec<String> = list
+        .into_iter()
+        .filter(|a| a.cross_id.as_deref() != Some(cross_id))
+        .map(|a| a.id)
+        .collect();
+    let mut reads = futures::stream::iter(candidates)
+        .map(|id| async move {
+            let definition = shared.apim.get_api(target, &id).await.ok()?;
+            Some(Remote::from_definition(id, definition))
+        })
+        .buffer_unordered(8);
+    while let Some(remote) = reads.next().await {
+        let Some(remote) = remote else { continue };
+        let theirs = payload::entrypoints(&remote.definition);
+        if let Some(clash) = ours
+            .iter()
+            .find(|e| theirs.iter().any(|t| t.clashes_with(e)))
+        {
+            let name = remote
+                .definition
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let who = if remote.cluster.as_deref() == Some(shared.cluster_id.as_str()) {
+                match &remote.owner {
+                    Some(o) => format!("this cluster (ApiDefinition {o})"),
+                    None => "this cluster".into(),
+                }
+            } else {
+                remote.describe_owner()
+            };
+            return Some(format!(
+                "context path {clash} is already used in environment {} by API \"{name}\" (id {}) owned by {who}",
+                target.environment_id(),
+                remote.id
+            ));
+        }
+    }
+    None
+}

@@ -80,8 +80,9 @@ async fn apply(
         let users = users(shared, resource);
         let count = Some(i64::try_from(users.len()).unwrap_or(i64::MAX));
         if count != old.referenced_by {
-            if let Err(wait) =
-                shared.count_write_slot(resource.metadata.uid.as_deref().unwrap_or_default())
+            if let Err(wait) = shared
+                .memory
+                .count_write_slot(resource.metadata.uid.as_deref().unwrap_or_default())
             {
                 // Counted again shortly, with whatever the burst has become by then.
                 return Ok(Action::requeue(wait));

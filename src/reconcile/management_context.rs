@@ -217,7 +217,9 @@ async fn apply(
                         match c.retry {
                             Retry::Backoff => {
                                 Action::requeue(snapshot.retry_in.unwrap_or_else(|| {
-                                    shared.backoff(ctx.metadata.uid.as_deref().unwrap_or_default())
+                                    shared
+                                        .memory
+                                        .backoff(ctx.metadata.uid.as_deref().unwrap_or_default())
                                 }))
                             }
                             Retry::Slow(d) => Action::requeue(d),
@@ -255,7 +257,9 @@ async fn apply(
             .await;
     }
     if now_ready {
-        shared.reset_backoff(ctx.metadata.uid.as_deref().unwrap_or_default());
+        shared
+            .memory
+            .reset_backoff(ctx.metadata.uid.as_deref().unwrap_or_default());
     }
     Ok(action)
 }

@@ -19,32 +19,35 @@ pub mod decide;
 pub mod dry_run;
 pub mod leader;
 pub mod management_context;
+pub mod memory;
 pub mod payload;
+pub mod shared;
 pub mod status;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::channel::mpsc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ObjectMeta, PostParams};
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{predicates, Predicate, WatchStreamExt};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::apim::{backoff, ApimClient, ApimError, ClientOptions};
+use crate::apim::{ApimClient, ApimError, ClientOptions};
 use crate::cluster::{CachedApi, ClusterCache, Scope};
-use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
+use crate::crd::{ApiResource, ManagementContext};
 use crate::model::ObjectKey;
-use crate::telemetry::{KindLabel, Metrics, ReasonLabel, ReviewLabels};
+use crate::telemetry::Metrics;
 
 pub use breaker::{BreakerConfig, Breakers};
 pub use leader::LeaseSettings;
+use shared::error_policy;
+pub use shared::{ensure_finalizer, finalized, Shared};
 
 /// Finalizer gko puts on the three kinds.
 pub const FINALIZER: &str = "gravitee.io/gko-finalizer";
@@ -158,292 +161,6 @@ impl Error {
                 _ => self,
             },
             other => other,
-        }
-    }
-}
-
-/// What the controllers share.
-pub struct Shared {
-    pub client: Client,
-    pub apim: ApimClient,
-    pub settings: Settings,
-    pub cluster_id: String,
-    pub recorder: Recorder,
-    pub metrics: Arc<Metrics>,
-    /// The one cluster cache (shared with the webhook).
-    pub cache: ClusterCache,
-    pub targets: context::TargetCache,
-    pub breakers: Breakers,
-    event_slots: Arc<tokio::sync::Semaphore>,
-    attempts: Mutex<HashMap<String, u32>>,
-    /// ApiDefinition status last written, until the watch delivers it (see [`Shared::current_status`]).
-    written: Mutex<HashMap<String, crate::crd::ApiDefinitionStatus>>,
-    /// When each ApiResource's `referencedBy` was last written (bursts are coalesced).
-    count_written: Mutex<HashMap<String, Instant>>,
-    drift_checked: Mutex<HashMap<String, Instant>>,
-    context_events: mpsc::UnboundedSender<ObjectRef<ManagementContext>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl Shared {
-    /// Delay before the next attempt after a transient failure of the object `uid` (and counts it).
-    pub fn backoff(&self, uid: &str) -> Duration {
-        let mut attempts = lock(&self.attempts);
-        let n = attempts.entry(uid.to_owned()).or_insert(0);
-        let d = backoff::delay(
-            *n,
-            self.settings.retry_base,
-            self.settings.retry_cap,
-            backoff::random_jitter,
-        );
-        *n = n.saturating_add(1);
-        d
-    }
-
-    pub fn reset_backoff(&self, uid: &str) {
-        lock(&self.attempts).remove(uid);
-    }
-
-    /// The status of an ApiDefinition as last written by this process, when the cached object does not show it
-    /// yet. A reconcile queued while the previous one ran may start before the watch delivered the previous
-    /// status patch; judging from that stale status would push the same payload twice. Only the leader writes
-    /// these statuses, so what it wrote last is the truth.
-    pub fn current_status(&self, api: &ApiDefinition) -> crate::crd::ApiDefinitionStatus {
-        let uid = api.metadata.uid.as_deref().unwrap_or_default();
-        let cached = api.status.clone().unwrap_or_default();
-        let mut written = lock(&self.written);
-        match written.get(uid) {
-            Some(ours) if *ours != cached => ours.clone(),
-            Some(_) => {
-                written.remove(uid);
-                cached
-            }
-            None => cached,
-        }
-    }
-
-    pub fn status_written(&self, api: &ApiDefinition, status: &crate::crd::ApiDefinitionStatus) {
-        let uid = api.metadata.uid.clone().unwrap_or_default();
-        lock(&self.written).insert(uid, status.clone());
-    }
-
-    /// Whether a resource's user count may be written now; otherwise how long to wait (one write per second
-    /// per resource: a thousand APIs applied at once do not make a thousand status writes of their resource).
-    pub fn count_write_slot(&self, uid: &str) -> Result<(), Duration> {
-        const EVERY: Duration = Duration::from_secs(1);
-        let mut written = lock(&self.count_written);
-        match written.get(uid) {
-            Some(at) if at.elapsed() < EVERY => Err(EVERY - at.elapsed()),
-            _ => {
-                written.insert(uid.to_owned(), Instant::now());
-                Ok(())
-            }
-        }
-    }
-
-    /// Whether a drift check of `uid` is due; the first time an object is seen its clock starts (no check
-    /// right after a restart).
-    pub fn drift_due(&self, uid: &str) -> bool {
-        if self.settings.drift_interval.is_zero() {
-            return false;
-        }
-        let mut checked = lock(&self.drift_checked);
-        match checked.get(uid) {
-            None => {
-                checked.insert(uid.to_owned(), Instant::now());
-                false
-            }
-            Some(at) => at.elapsed() >= self.settings.drift_interval.mul_f64(0.9),
-        }
-    }
-
-    pub fn drift_checked(&self, uid: &str) {
-        lock(&self.drift_checked).insert(uid.to_owned(), Instant::now());
-    }
-
-    pub fn forget_object(&self, uid: &str) {
-        lock(&self.attempts).remove(uid);
-        lock(&self.written).remove(uid);
-        lock(&self.drift_checked).remove(uid);
-    }
-
-    /// Asks the context controller to refresh a context's status (its breaker changed).
-    pub fn refresh_context(&self, key: &ObjectKey) {
-        let _ = self
-            .context_events
-            .unbounded_send(ObjectRef::new(&key.name).within(&key.namespace));
-    }
-
-    /// Waits until the context and resource caches are filled (at start-up), so that an API is never judged
-    /// against a cache that has not listed its references yet.
-    pub async fn references_ready(&self) {
-        self.cache.contexts.ready.wait().await;
-        self.cache.resources.ready.wait().await;
-    }
-
-    /// Requeue after success: the next drift check, or only on change.
-    pub fn resync(&self) -> Action {
-        if self.settings.drift_interval.is_zero() {
-            Action::await_change()
-        } else {
-            let jitter = 0.9 + 0.2 * backoff::random_jitter();
-            Action::requeue(self.settings.drift_interval.mul_f64(jitter))
-        }
-    }
-
-    /// Publishes an Event in the background (a reconcile never waits for it); failures are logged, never
-    /// fatal. At most a few Events are written at once, so they never crowd out the reconciler's own writes.
-    pub async fn event<K>(&self, object: &K, type_: EventType, reason: &str, note: String)
-    where
-        K: Resource<DynamicType = ()>,
-    {
-        let event = KubeEvent {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        let reference = object.object_ref(&());
-        let recorder = self.recorder.clone();
-        let slots = self.event_slots.clone();
-        tokio::spawn(async move {
-            let Ok(permit) = slots.acquire_owned().await else {
-                return;
-            };
-            if let Err(e) = recorder.publish(&event, &reference).await {
-                tracing::debug!(error = %e, reason = %event.reason, "could not publish an Event");
-            }
-            drop(permit);
-        });
-    }
-
-    /// Counts a Management API call result.
-    pub fn count_call(&self, result: &str) {
-        self.metrics
-            .apim_calls
-            .get_or_create(&ReasonLabel {
-                reason: result.to_owned(),
-            })
-            .inc();
-    }
-
-    fn observe(&self, kind: &'static str, operation: &'static str, ok: bool, started: Instant) {
-        self.metrics
-            .reconciles
-            .get_or_create(&ReviewLabels {
-                webhook: "reconciler".into(),
-                kind: kind.into(),
-                operation: operation.into(),
-                outcome: if ok { "ok" } else { "error" }.into(),
-            })
-            .inc();
-        self.metrics
-            .reconcile_seconds
-            .get_or_create(&KindLabel { kind: kind.into() })
-            .observe(started.elapsed().as_secs_f64());
-    }
-}
-
-/// The reconcile of a kind whose apply and cleanup need nothing before the finalizer is in place: adds the
-/// finalizer, runs `reconcile` with the object's namespaced `Api` and the finalizer event, and books the
-/// outcome in the metrics under `kind`.
-pub async fn finalized<K, F, Fut>(
-    object: Arc<K>,
-    shared: &Shared,
-    kind: &'static str,
-    reconcile: F,
-) -> Result<Action, Error>
-where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-    F: FnOnce(Api<K>, kube::runtime::finalizer::Event<K>) -> Fut,
-    Fut: std::future::Future<Output = Result<Action, Error>>,
-{
-    let started = Instant::now();
-    let ns = object.namespace().ok_or(Error::NoNamespace)?;
-    let api: Api<K> = Api::namespaced(shared.client.clone(), &ns);
-    let deleting = object.meta().deletion_timestamp.is_some();
-    let result = match ensure_finalizer(&api, object).await {
-        Err(e) => Err(e),
-        Ok(object) => kube::runtime::finalizer::finalizer(&api, FINALIZER, object, |event| {
-            reconcile(api.clone(), event)
-        })
-        .await
-        .map_err(|e| Error::Finalizer(Box::new(e))),
-    };
-    shared.observe(
-        kind,
-        if deleting { "cleanup" } else { "apply" },
-        result.is_ok(),
-        started,
-    );
-    result
-}
-
-/// Adds gko's finalizer when missing and returns the object as the server now holds it, so the first
-/// reconcile goes on with the real work instead of waiting for the watch to deliver the change (the
-/// `finalizer()` helper of kube-runtime stops after adding it). Guarded by the resourceVersion.
-pub async fn ensure_finalizer<K>(api: &Api<K>, object: Arc<K>) -> Result<Arc<K>, Error>
-where
-    K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let meta = object.meta();
-    let present = meta.finalizers.iter().flatten().any(|f| f == FINALIZER);
-    if present || meta.deletion_timestamp.is_some() {
-        return Ok(object);
-    }
-    let Some(name) = meta.name.clone() else {
-        return Ok(object);
-    };
-    // A merge patch carrying the resourceVersion read: the server refuses it (409) if the object changed.
-    let mut finalizers = meta.finalizers.clone().unwrap_or_default();
-    finalizers.push(FINALIZER.to_owned());
-    let patch = serde_json::json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}
-    });
-    let updated = api
-        .patch(
-            &name,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&patch),
-        )
-        .await
-        .map_err(|e| {
-            Error::Finalizer(Box::new(kube::runtime::finalizer::Error::AddFinalizer(e)))
-        })?;
-    Ok(Arc::new(updated))
-}
-
-/// Shared error policy: deletion waits are retried after their own delay, other failures with backoff.
-fn error_policy<K>(object: Arc<K>, error: &Error, shared: Arc<Shared>) -> Action
-where
-    K: Resource,
-{
-    let name = object.meta().name.clone().unwrap_or_default();
-    let namespace = object.meta().namespace.clone().unwrap_or_default();
-    if error.is_stale_write() {
-        // The cached object was older than the server's (a finalizer patch with a failed `test`): the
-        // watch delivers the newer one at once.
-        tracing::debug!(%namespace, %name, error = %error, "stale object, retrying");
-        return Action::requeue(Duration::from_millis(200));
-    }
-    match error.innermost() {
-        Error::Blocked { message, retry } => {
-            tracing::info!(%namespace, %name, reason = %message, "waiting");
-            Action::requeue(*retry)
-        }
-        other => {
-            let uid = object.meta().uid.clone().unwrap_or_default();
-            let delay = shared.backoff(&uid);
-            tracing::warn!(%namespace, %name, error = %other, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "reconcile failed");
-            Action::requeue(delay)
         }
     }
 }
@@ -568,6 +285,11 @@ pub async fn run_controllers(
         },
     );
     let concurrency = settings.concurrency.max(1);
+    let memory = memory::ObjectMemory::new(
+        settings.retry_base,
+        settings.retry_cap,
+        settings.drift_interval,
+    );
     let shared = Arc::new(Shared {
         client: client.clone(),
         apim,
@@ -578,11 +300,8 @@ pub async fn run_controllers(
         metrics,
         cache: cache.clone(),
         targets: context::TargetCache::default(),
+        memory,
         event_slots: Arc::new(tokio::sync::Semaphore::new(4)),
-        attempts: Mutex::new(HashMap::new()),
-        written: Mutex::new(HashMap::new()),
-        count_written: Mutex::new(HashMap::new()),
-        drift_checked: Mutex::new(HashMap::new()),
         context_events,
     });
     let config = ControllerConfig::default().concurrency(concurrency);

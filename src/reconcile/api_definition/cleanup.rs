@@ -117,7 +117,10 @@ pub(super) async fn cleanup(
     shared: &Shared,
     kapi: &Api<ApiDefinition>,
 ) -> Result<Action, Error> {
-    let old = shared.current_status(api);
+    let old = shared.memory.current_status(
+        api.metadata.uid.as_deref().unwrap_or_default(),
+        api.status.clone().unwrap_or_default(),
+    );
     let cross_id = old
         .cross_id
         .clone()
@@ -157,6 +160,7 @@ pub(super) async fn cleanup(
                                 let retry = match c.retry {
                                     Retry::Slow(d) => d,
                                     _ => shared
+                                        .memory
                                         .backoff(api.metadata.uid.as_deref().unwrap_or_default()),
                                 };
                                 (c.reason, c.message, retry)
@@ -192,6 +196,8 @@ pub(super) async fn cleanup(
         }
     }
     delete_config_map(shared, api).await?;
-    shared.forget_object(api.metadata.uid.as_deref().unwrap_or_default());
+    shared
+        .memory
+        .forget(api.metadata.uid.as_deref().unwrap_or_default());
     Ok(Action::await_change())
 }

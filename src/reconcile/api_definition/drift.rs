@@ -16,7 +16,7 @@ pub(super) async fn check_drift(
     };
     let id = run.status.id.clone();
     let read = read_remote(shared, &context.target, cross_id, id.as_deref()).await;
-    shared.drift_checked(&run.uid());
+    shared.memory.drift_checked(&run.uid());
     let remote = match read {
         Ok(r) => {
             permit.success();

@@ -232,7 +232,7 @@ impl Run<'_> {
             self.note(EventType::Warning, reason, message);
         }
         self.action = match retry {
-            Retry::Backoff => Action::requeue(self.shared.backoff(&self.uid())),
+            Retry::Backoff => Action::requeue(self.shared.memory.backoff(&self.uid())),
             Retry::Slow(d) => Action::requeue(d),
             Retry::OnChange => Action::await_change(),
         };
@@ -250,7 +250,10 @@ async fn apply(
     kapi: &Api<ApiDefinition>,
     prefetched: Option<Prefetched>,
 ) -> Result<Action, Error> {
-    let old = shared.current_status(api);
+    let old = shared.memory.current_status(
+        api.metadata.uid.as_deref().unwrap_or_default(),
+        api.status.clone().unwrap_or_default(),
+    );
     let mut run = Run {
         api,
         shared,
@@ -313,7 +316,9 @@ async fn apply(
     let name = api.name_any();
     let patched = status::patch_status(kapi, &name, Some(&old), &run.status).await?;
     if patched {
-        shared.status_written(api, &run.status);
+        shared
+            .memory
+            .status_written(api.metadata.uid.as_deref().unwrap_or_default(), &run.status);
     }
     let t2 = Instant::now();
     let notes = run.notes.len();

@@ -50,7 +50,7 @@ pub(super) async fn push_if_changed(
         &context.key.to_string(),
         &hash,
         status::is_true(&run.status.conditions, SYNCED),
-        shared.drift_due(&run.uid()),
+        shared.memory.drift_due(&run.uid()),
     );
     match decision {
         decide::PushDecision::Skip {
@@ -193,8 +193,8 @@ pub(super) async fn push(
         Ok(imported) => {
             permit.success();
             shared.count_call("ok");
-            shared.reset_backoff(&run.uid());
-            shared.drift_checked(&run.uid());
+            shared.memory.reset_backoff(&run.uid());
+            shared.memory.drift_checked(&run.uid());
             let id = imported.id.clone();
             let warnings: Vec<String> = imported
                 .errors

@@ -4,6 +4,7 @@ pub mod admission;
 pub mod apim;
 pub mod cli;
 pub mod crd;
+pub mod kube_client;
 pub mod offline;
 pub mod reconcile;
 pub mod resolve;

@@ -203,17 +203,25 @@ async fn renew_time(leases: &Api<Lease>, name: &str) -> (Option<String>, SystemT
 
 /// The API server of the leader fails (`mode`); the leader must step down before its Lease can be
 /// taken, and the other replica takes over. Returns (step-down, takeover) times after the fault.
+struct Scene<'a> {
+    proxy: &'a Proxy,
+    leases: &'a Api<Lease>,
+    lease: LeaseSettings,
+    log: &'a Log,
+}
+
 async fn fault(
-    proxy: &Proxy,
+    scene: &Scene<'_>,
     mode: Mode,
-    leases: &Api<Lease>,
-    lease: &LeaseSettings,
-    log: &Log,
-    leader: &'static str,
-    leader_term: usize,
-    follower: &'static str,
-    follower_term: usize,
+    (leader, leader_term): (&'static str, usize),
+    (follower, follower_term): (&'static str, usize),
 ) -> (Duration, Duration) {
+    let Scene {
+        proxy,
+        leases,
+        lease,
+        log,
+    } = scene;
     let (holder, renewed) = renew_time(leases, &lease.name).await;
     assert_eq!(holder.as_deref(), Some(leader));
     let faulted = Instant::now();
@@ -273,6 +281,12 @@ async fn a_leader_whose_api_server_fails_steps_down_before_its_lease_can_be_take
     .expect("client");
     let leases: Api<Lease> = Api::namespaced(upstream, "default");
     let log: Log = Arc::default();
+    let scene = Scene {
+        proxy: &proxy,
+        leases: &leases,
+        lease: lease("a"),
+        log: &log,
+    };
 
     // a leads (through the proxy); b waits.
     let (stop_a, task_a) = replica(through_proxy, lease("a"), "a", log.clone());
@@ -282,18 +296,7 @@ async fn a_leader_whose_api_server_fails_steps_down_before_its_lease_can_be_take
     assert_one_holder_at_a_time(&log);
 
     // a's API server stalls: a steps down, b takes over.
-    let (down, over) = fault(
-        &proxy,
-        Mode::Stall,
-        &leases,
-        &lease("a"),
-        &log,
-        "a",
-        1,
-        "b",
-        1,
-    )
-    .await;
+    let (down, over) = fault(&scene, Mode::Stall, ("a", 1), ("b", 1)).await;
     println!("stall: the leader stepped down {down:?} after the fault, the other took over after {over:?} (Lease 3s)");
 
     // Back to normal, b gives the Lease up: a re-acquires.
@@ -305,18 +308,7 @@ async fn a_leader_whose_api_server_fails_steps_down_before_its_lease_can_be_take
     // a's API server answers 503: a steps down, a new b takes over.
     let (stop_b, task_b) = replica(direct, lease("b"), "b", log.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (down, over) = fault(
-        &proxy,
-        Mode::Unavailable,
-        &leases,
-        &lease("a"),
-        &log,
-        "a",
-        2,
-        "b",
-        2,
-    )
-    .await;
+    let (down, over) = fault(&scene, Mode::Unavailable, ("a", 2), ("b", 2)).await;
     println!("503: the leader stepped down {down:?} after the fault, the other took over after {over:?} (Lease 3s)");
 
     proxy.set(Mode::Pass);

@@ -176,7 +176,10 @@ fn engine_cost(iterations: usize) {
     let bodies: Vec<Vec<u8>> = (0..64)
         .map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default())
         .collect();
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
         return;
     };
     let time = |name: &str, f: &mut dyn FnMut(&[u8])| {
@@ -196,7 +199,11 @@ fn engine_cost(iterations: usize) {
     time("parse + validate + encode", &mut |b| {
         if let Ok(req) = gko::admission::review::parse(b) {
             let out = rt.block_on(gko::admission::review::validate(
-                &req, &engine, &resolver, None,
+                &req,
+                &engine,
+                &resolver,
+                None,
+                std::time::Duration::from_secs(4),
             ));
             let _ = serde_json::to_vec(&out.body);
         }

@@ -158,6 +158,38 @@ pub struct ServeArgs {
     /// Time budget of the webhook's APIM dry run.
     #[arg(long, env = "GKO_APIM_DRY_RUN_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub apim_dry_run_timeout: std::time::Duration,
+
+    /// The webhook configurations' `timeoutSeconds`: every review is answered within a budget derived from it
+    /// (the larger of 80% of it and it minus 1s), live reads and the APIM dry run included.
+    #[arg(long, env = "GKO_WEBHOOK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: std::time::Duration,
+    /// Time for the response headers of one Kubernetes API request (watches excepted); also bounds connect
+    /// (at most 5s) and write.
+    #[arg(long, env = "GKO_KUBE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub kube_timeout: std::time::Duration,
+    /// Retries of a Kubernetes API answer 429/503/504 (delays from 50ms doubling, capped at 500ms).
+    #[arg(long, env = "GKO_KUBE_RETRIES", default_value_t = 3)]
+    pub kube_retries: u32,
+    /// Time a new webhook connection, or an idle HTTP/1.1 one that started sending a request, has to deliver
+    /// complete request headers (slowloris bound; includes the TLS handshake of a new connection).
+    #[arg(long, env = "GKO_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: std::time::Duration,
+    /// Idle keep-alive timeout of a webhook connection with no request in flight; above the API server's own
+    /// 90s so that it always closes its idle connections first.
+    #[arg(long, env = "GKO_IDLE_TIMEOUT", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Webhook connections open at once; a connection beyond it is closed at once.
+    #[arg(long, env = "GKO_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Reviews in progress at once; a review beyond it is answered 429 at once.
+    #[arg(long, env = "GKO_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+    /// HTTP/2 streams open at once on one webhook connection.
+    #[arg(long, env = "GKO_H2_MAX_STREAMS", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..))]
+    pub h2_max_streams: u32,
+    /// HTTP/2 keep-alive PING interval on an open webhook connection; the peer must answer within as long.
+    #[arg(long, env = "GKO_H2_KEEP_ALIVE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub h2_keep_alive: std::time::Duration,
 }
 
 /// A duration, or `0` / `off` for none.

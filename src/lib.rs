@@ -5,6 +5,7 @@ pub mod apim;
 pub mod cli;
 pub mod cluster;
 pub mod crd;
+pub mod kube_client;
 pub mod manifests;
 pub mod model;
 pub mod offline;

@@ -45,7 +45,7 @@ async fn managed_certificate(
     args: &ServeArgs,
     stop: &CancellationToken,
 ) -> Result<CertFiles, ServeError> {
-    let client = kube::Client::try_default()
+    let client = crate::kube_client::infer(kube_settings(args))
         .await
         .map_err(|e| ServeError::NoCluster(e.to_string()))?;
     let mut cfg = certs_tool::EnsureConfig::new(
@@ -166,6 +166,27 @@ fn manifest_resolver(args: &ServeArgs) -> Result<Arc<dyn Resolver>, ServeError> 
     }
 }
 
+/// The Kubernetes client's timeouts and retries from the flags.
+pub fn kube_settings(args: &ServeArgs) -> crate::kube_client::ClientSettings {
+    crate::kube_client::ClientSettings {
+        request_timeout: args.kube_timeout,
+        retries: args.kube_retries,
+    }
+}
+
+/// The webhook server's limits from the flags.
+pub fn server_limits(args: &ServeArgs) -> server::ServerLimits {
+    server::ServerLimits {
+        header_read_timeout: args.header_read_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections,
+        max_in_flight: args.max_in_flight,
+        h2_max_streams: args.h2_max_streams,
+        h2_keep_alive: args.h2_keep_alive,
+        request_timeout: args.webhook_timeout,
+    }
+}
+
 /// Reconciler settings from the flags.
 pub fn reconcile_settings(args: &ServeArgs) -> reconcile::Settings {
     let namespace = args
@@ -221,7 +242,7 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
 
     let client = if args.manifests.is_empty() {
         Some(
-            kube::Client::try_default()
+            crate::kube_client::infer(kube_settings(&args))
                 .await
                 .map_err(|e| ServeError::NoCluster(e.to_string()))?,
         )
@@ -284,7 +305,8 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
             tracing::info!("no cluster: the reconciler does not run with --manifests");
         }
     }
-    let state = AppState::with_dry_run(engine, resolver, metrics, dry_run);
+    let budget = crate::admission::budget::budget_for(args.webhook_timeout);
+    let state = AppState::with_budget(engine, resolver, metrics.clone(), dry_run, budget);
     state.tls_ready.store(true, Ordering::SeqCst);
 
     let webhook = server::bind(args.listen).await?;
@@ -296,12 +318,14 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
         server::probe_router(state.clone()),
         stop.clone(),
     ));
-    server::serve_tls(
+    server::serve_tls_bounded(
         webhook,
         tls_config,
         server::webhook_router(state),
         stop.clone(),
         args.shutdown_timeout,
+        server_limits(&args),
+        metrics,
     )
     .await;
     stop.cancel();

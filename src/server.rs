@@ -1,6 +1,10 @@
 //! The HTTPS webhook server (`/validate`, `/mutate`) and the plain-HTTP probe server (`/healthz`,
 //! `/readyz`, `/metrics`).
 
+mod conn;
+
+pub use conn::{serve_tls_bounded, Closed, ServerLimits};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,20 +16,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use crate::admission::dry_run::ApimDryRun;
 use crate::admission::lookup::Resolver;
 use crate::admission::review::{self, Reviewed};
 use crate::admission::{Engine, Operation};
 use crate::crd::Kind;
-use crate::telemetry::{Metrics, ReasonLabel, ReviewLabels, WebhookLabel};
+use crate::telemetry::{Metrics, ReasonLabel, ReviewLabels, StageLabel, WebhookLabel};
 
 /// Largest AdmissionReview accepted (the API server's own limit is 3 MiB per object).
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -39,6 +38,13 @@ pub struct AppState {
     pub tls_ready: AtomicBool,
     /// APIM dry run of admitted ApiDefinitions (`--apim-dry-run`), when enabled.
     pub dry_run: Option<Arc<dyn ApimDryRun>>,
+    /// Time budget of one review (live reads and dry run included), from `--webhook-timeout`.
+    pub budget: Duration,
+}
+
+/// The review budget for the default `--webhook-timeout` (5s).
+pub fn default_budget() -> Duration {
+    crate::admission::budget::budget_for(Duration::from_secs(5))
 }
 
 impl AppState {
@@ -49,6 +55,7 @@ impl AppState {
             metrics,
             tls_ready: AtomicBool::new(false),
             dry_run: None,
+            budget: default_budget(),
         })
     }
 
@@ -59,12 +66,24 @@ impl AppState {
         metrics: Arc<Metrics>,
         dry_run: Option<Arc<dyn ApimDryRun>>,
     ) -> Arc<Self> {
+        Self::with_budget(engine, resolver, metrics, dry_run, default_budget())
+    }
+
+    /// Like [`AppState::with_dry_run`], with the review budget.
+    pub fn with_budget(
+        engine: Engine,
+        resolver: Arc<dyn Resolver>,
+        metrics: Arc<Metrics>,
+        dry_run: Option<Arc<dyn ApimDryRun>>,
+        budget: Duration,
+    ) -> Arc<Self> {
         Arc::new(AppState {
             engine,
             resolver,
             metrics,
             tls_ready: AtomicBool::new(false),
             dry_run,
+            budget,
         })
     }
 
@@ -134,6 +153,16 @@ fn bad_request(state: &AppState, webhook: &'static str, e: &review::BadReview) -
 }
 
 fn answer(state: &AppState, webhook: &'static str, started: Instant, out: Reviewed) -> Response {
+    if let Some(stage) = out.out_of_budget {
+        state
+            .metrics
+            .review_budget_exceeded
+            .get_or_create(&StageLabel {
+                stage: stage.as_str().into(),
+            })
+            .inc();
+        tracing::warn!(webhook, uid = %out.uid, stage = stage.as_str(), budget_ms = u64::try_from(state.budget.as_millis()).unwrap_or(u64::MAX), "review ran out of its budget");
+    }
     state
         .metrics
         .reviews
@@ -177,6 +206,7 @@ async fn validate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         &state.engine,
         state.resolver.as_ref(),
         state.dry_run.as_deref(),
+        state.budget,
     )
     .await;
     answer(&state, "validate", started, out)
@@ -193,7 +223,8 @@ async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 }
 
 /// Serves `router` over TLS on `listener` until `stop` is cancelled, then stops accepting, lets
-/// in-flight requests finish for at most `drain`, and returns.
+/// in-flight requests finish for at most `drain`, and returns. Default [`ServerLimits`]; see
+/// [`serve_tls_bounded`].
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
@@ -201,53 +232,17 @@ pub async fn serve_tls(
     stop: CancellationToken,
     drain: Duration,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    loop {
-        let (tcp, peer) = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let router = router.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let tls_stream =
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    router.clone().oneshot(req)
-                });
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection closed with an error");
-            }
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("in-flight reviews finished"),
-        _ = tokio::time::sleep(drain) => tracing::warn!(?drain, "gave up waiting for in-flight reviews"),
-    }
+    let metrics = Arc::new(Metrics::new());
+    serve_tls_bounded(
+        listener,
+        tls,
+        router,
+        stop,
+        drain,
+        ServerLimits::default(),
+        metrics,
+    )
+    .await
 }
 
 /// Serves the probe router over plain HTTP until `stop` is cancelled.

@@ -48,6 +48,11 @@ pub struct WebhookLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: Cow<'static, str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: String,
 }
@@ -68,6 +73,9 @@ pub struct Metrics {
     pub reconciles: Family<ReviewLabels, Counter>,
     pub reconcile_seconds: Family<KindLabel, Histogram>,
     pub apim_calls: Family<ReasonLabel, Counter>,
+    pub review_budget_exceeded: Family<StageLabel, Counter>,
+    pub webhook_connections_closed: Family<ReasonLabel, Counter>,
+    pub webhook_requests_refused: Family<ReasonLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -95,6 +103,24 @@ impl Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let apim_calls = Family::<ReasonLabel, Counter>::default();
+        let review_budget_exceeded = Family::<StageLabel, Counter>::default();
+        let webhook_connections_closed = Family::<ReasonLabel, Counter>::default();
+        let webhook_requests_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "admission_review_budget_exceeded",
+            "Reviews that ran out of their time budget, by stage (resolve, dry_run)",
+            review_budget_exceeded.clone(),
+        );
+        registry.register(
+            "webhook_connections_closed",
+            "Webhook connections gko closed, by reason (connection_limit, tls_handshake, header_timeout, idle_timeout)",
+            webhook_connections_closed.clone(),
+        );
+        registry.register(
+            "webhook_requests_refused",
+            "Webhook requests answered at once without a review, by reason (in_flight_limit, request_timeout)",
+            webhook_requests_refused.clone(),
+        );
         registry.register(
             "admission_reviews",
             "Admission reviews answered, by webhook, kind, operation and outcome",
@@ -145,6 +171,9 @@ impl Metrics {
             reconciles,
             reconcile_seconds,
             apim_calls,
+            review_budget_exceeded,
+            webhook_connections_closed,
+            webhook_requests_refused,
         }
     }
 

@@ -475,6 +475,11 @@ fn service_and_webhook_client_config_agree() {
                 assert_eq!(s["namespace"], "gko", "{what}: {kind} service namespace");
                 assert_eq!(s["port"], svc_port["port"], "{what}: {kind} service port");
                 assert_eq!(s["path"], path, "{what}: {kind} path");
+                assert_eq!(
+                    w["timeoutSeconds"].as_u64(),
+                    Some(args.webhook_timeout.as_secs()),
+                    "{what}: {kind} timeoutSeconds is gko's --webhook-timeout"
+                );
                 assert!(
                     w["clientConfig"]["caBundle"].is_null(),
                     "{what}: the caBundle is certs-tool's to set, not the chart's"

@@ -27,4 +27,10 @@ pub trait ApimDryRun: Send + Sync {
         object: &'a Value,
         lookup: &'a dyn Lookup,
     ) -> BoxFuture<'a, DryRunFindings>;
+
+    /// True when a dry run that cannot finish in time admits the object with a warning (`warn` mode),
+    /// false when it denies (`enforce`).
+    fn fails_open(&self) -> bool {
+        false
+    }
 }

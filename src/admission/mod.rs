@@ -6,6 +6,7 @@
 
 pub mod api_definition;
 pub mod api_resource;
+pub mod budget;
 pub mod dry_run;
 pub mod lookup;
 pub mod management_context;

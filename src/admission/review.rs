@@ -6,11 +6,14 @@
 //! echoed, `patchType: JSONPatch` with `patch` as a base64 string, denials as `allowed: false` with
 //! `status.code` 403 (400 for a malformed request), warnings in `warnings`.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::dry_run::ApimDryRun;
+use super::budget::{self, Stage};
+use super::dry_run::{ApimDryRun, DryRunFindings};
 use super::lookup::Resolver;
 use super::{patch, Doc, Engine, Operation, Request};
 use crate::crd::{Kind, GROUP};
@@ -75,6 +78,8 @@ pub struct Reviewed {
     pub kind: String,
     pub operation: String,
     pub outcome: Outcome,
+    /// Set when a part of the review ran out of the review budget.
+    pub out_of_budget: Option<Stage>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,24 +265,49 @@ fn reviewed<O>(req: &RequestIn<O>, response: ResponseOut, outcome: Outcome) -> R
         operation: req.operation.clone(),
         outcome,
         body: review(response),
+        out_of_budget: None,
     }
 }
 
 /// Answers a validating review. `dryRun` requests get the same answer; validation has no side
 /// effect of any kind. With `dry_run`, an ApiDefinition the rules allow is also dry-run against APIM.
+///
+/// Reading references and the dry run share `budget`: when the references cannot be read in time the
+/// review fails closed, naming them; when the dry run cannot finish, it fails as its mode says.
 pub async fn validate(
     req: &RequestIn<Doc<'_>>,
     engine: &Engine,
     resolver: &dyn Resolver,
     dry_run: Option<&dyn ApimDryRun>,
+    budget: Duration,
 ) -> Reviewed {
+    let deadline = tokio::time::Instant::now() + budget;
     let checked = match check(req) {
         Ok(c) => c,
         Err(response) => return reviewed(req, *response, Outcome::Denied),
     };
-    let lookup = match resolver.resolve(&checked.request).await {
-        Ok(l) => l,
-        Err(e) => {
+    let resolved = tokio::time::timeout_at(deadline, resolver.resolve(&checked.request)).await;
+    let lookup = match resolved {
+        Ok(Ok(l)) => l,
+        Err(_) => {
+            let message = budget::resolve_timeout_message(
+                checked.kind,
+                &req.namespace,
+                checked.request.name,
+                checked.request.object,
+                budget,
+            );
+            let response = ResponseOut {
+                uid: req.uid.clone(),
+                allowed: false,
+                status: Some(status(500, &message)),
+                ..Default::default()
+            };
+            let mut out = reviewed(req, response, Outcome::Error);
+            out.out_of_budget = Some(Stage::Resolve);
+            return out;
+        }
+        Ok(Err(e)) => {
             let response = ResponseOut {
                 uid: req.uid.clone(),
                 allowed: false,
@@ -291,6 +321,7 @@ pub async fn validate(
         }
     };
     let mut verdict = engine.validate_doc(&checked.request, lookup.as_ref());
+    let mut out_of_budget = None;
     if let (Some(dry_run), Some(object), true) = (
         dry_run,
         checked.request.object,
@@ -299,9 +330,20 @@ pub async fn validate(
             && matches!(checked.operation, Operation::Create | Operation::Update),
     ) {
         let object = object.to_value();
-        let findings = dry_run
-            .check(&req.namespace, &object, lookup.as_ref())
-            .await;
+        let check = dry_run.check(&req.namespace, &object, lookup.as_ref());
+        let findings = match tokio::time::timeout_at(deadline, check).await {
+            Ok(findings) => findings,
+            Err(_) => {
+                out_of_budget = Some(Stage::DryRun);
+                let message = budget::dry_run_timeout_message(budget, dry_run.fails_open());
+                let mut findings = DryRunFindings::default();
+                match dry_run.fails_open() {
+                    true => findings.warnings.push(message),
+                    false => findings.denials.push(message),
+                }
+                findings
+            }
+        };
         for warning in findings.warnings {
             verdict.warn("spec", format!("APIM dry run: {warning}"));
         }
@@ -334,7 +376,9 @@ pub async fn validate(
             Outcome::Denied,
         )
     };
-    reviewed(req, response, outcome)
+    let mut out = reviewed(req, response, outcome);
+    out.out_of_budget = out_of_budget;
+    out
 }
 
 /// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the
@@ -479,6 +523,7 @@ mod tests {
             &engine,
             &resolver,
             Some(&deny),
+            Duration::from_secs(4),
         )
         .await;
         assert_eq!(out.outcome, Outcome::Denied, "{}", out.body);
@@ -504,6 +549,7 @@ mod tests {
             &engine,
             &resolver,
             Some(&warn),
+            Duration::from_secs(4),
         )
         .await;
         assert_eq!(out.outcome, Outcome::Allowed, "{}", out.body);
@@ -529,6 +575,7 @@ mod tests {
             &engine,
             &resolver,
             Some(&fake),
+            Duration::from_secs(4),
         )
         .await;
         assert_eq!(out.outcome, Outcome::Denied);
@@ -540,6 +587,7 @@ mod tests {
             &engine,
             &resolver,
             Some(&fake),
+            Duration::from_secs(4),
         )
         .await;
         assert_eq!(fake.calls.load(Ordering::SeqCst), 0);

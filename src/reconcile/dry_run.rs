@@ -209,6 +209,10 @@ impl Runner {
 }
 
 impl ApimDryRun for Runner {
+    fn fails_open(&self) -> bool {
+        self.mode != DryRunMode::Enforce
+    }
+
     fn check<'a>(
         &'a self,
         namespace: &'a str,

@@ -3,8 +3,14 @@
 //! Every replica serves the webhook; only the holder of the Lease reconciles. The holder renews every
 //! `duration / 3`; a replica takes over when it has seen the same holder and renew time unchanged for a whole
 //! `duration` (measured on its own clock, so clock skew between nodes does not matter), or at once when the
-//! Lease was released. A leader that cannot renew for `2/3 duration` stops reconciling before anyone else may
-//! start. On shutdown the holder releases the Lease.
+//! Lease was released.
+//!
+//! Every Lease call runs under a timeout shorter than the renew interval (half of it), so a stalled or
+//! 503-answering API server never holds the elector past its deadlines. The leader counts its term from the
+//! moment it *sent* its last successful renewal (the write cannot have landed before): another replica may
+//! take over no earlier than that plus `duration`. At `2/3 duration` without a renewal the leader cancels its
+//! term (the controllers stop at a safe point) — the last third is for in-flight reconciles to stop — then
+//! tries to re-acquire. On shutdown the holder releases the Lease.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -34,6 +40,14 @@ impl LeaseSettings {
     }
     fn retry_every(&self) -> Duration {
         (self.duration / 4).max(Duration::from_millis(100))
+    }
+    /// Bound of one Lease attempt (a GET and a create or replace).
+    pub fn call_timeout(&self) -> Duration {
+        self.renew_every() / 2
+    }
+    /// Pause before retrying a failed renewal: short, so that two attempts fit before the step-down.
+    fn renew_retry_every(&self) -> Duration {
+        (self.duration / 15).max(Duration::from_millis(50))
     }
     fn duration_seconds(&self) -> i32 {
         i32::try_from(self.duration.as_secs().max(1)).unwrap_or(i32::MAX)
@@ -155,8 +169,30 @@ impl Elector {
         }
     }
 
+    /// [`Elector::try_acquire_or_renew`] within [`LeaseSettings::call_timeout`].
+    async fn attempt(&mut self) -> Result<bool, LeaseError> {
+        let bound = self.settings.call_timeout();
+        match tokio::time::timeout(bound, self.try_acquire_or_renew()).await {
+            Ok(result) => result.map_err(LeaseError::Api),
+            Err(_) => Err(LeaseError::Timeout(bound)),
+        }
+    }
+
     /// Gives the Lease up (if we hold it) so another replica takes over at once.
     pub async fn release(&self) {
+        let bound = self.settings.call_timeout();
+        if tokio::time::timeout(bound, self.release_unbounded())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?bound,
+                "could not release the Lease in time: it expires on its own"
+            );
+        }
+    }
+
+    async fn release_unbounded(&self) {
         let Ok(Some(mut lease)) = self.api.get_opt(&self.settings.name).await else {
             return;
         };
@@ -175,45 +211,76 @@ impl Elector {
         }
     }
 
-    /// Waits until we hold the Lease; `false` when `stop` fired first.
-    pub async fn acquire(&mut self, stop: &CancellationToken) -> bool {
+    /// Waits until we hold the Lease; `None` when `stop` fired first, else when the winning attempt was
+    /// sent (the term counts from then).
+    pub async fn acquire(&mut self, stop: &CancellationToken) -> Option<Instant> {
         loop {
-            match self.try_acquire_or_renew().await {
-                Ok(true) => return true,
+            let sent = Instant::now();
+            match self.attempt().await {
+                Ok(true) => return Some(sent),
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "Lease acquisition failed"),
             }
             tokio::select! {
-                _ = stop.cancelled() => return false,
+                _ = stop.cancelled() => return None,
                 _ = tokio::time::sleep(self.settings.retry_every()) => {}
             }
         }
     }
 
-    /// Renews until renewal fails for longer than the renew deadline (returns `false`: leadership lost) or
-    /// `stop` fires (returns `true`).
-    pub async fn hold(&mut self, stop: &CancellationToken) -> bool {
-        let mut last_renewal = Instant::now();
+    /// Renews until the Lease is lost or could not be renewed by `renewed + 2/3 duration` (returns
+    /// `false`: the term must end), or `stop` fires (returns `true`). `renewed`: when the acquisition was
+    /// sent. Never returns later than that deadline, whatever the API server does.
+    pub async fn hold(&mut self, renewed: Instant, stop: &CancellationToken) -> bool {
+        let mut renewed = renewed;
+        let mut wait = self.settings.renew_every();
         loop {
+            let step_down =
+                tokio::time::Instant::from_std(renewed + self.settings.renew_deadline());
             tokio::select! {
                 _ = stop.cancelled() => return true,
-                _ = tokio::time::sleep(self.settings.renew_every()) => {}
+                _ = tokio::time::sleep_until(step_down) => return self.stepping_down(renewed),
+                _ = tokio::time::sleep(wait) => {}
             }
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_renewal = Instant::now(),
+            let sent = Instant::now();
+            let outcome = tokio::select! {
+                outcome = self.attempt() => outcome,
+                _ = tokio::time::sleep_until(step_down) => return self.stepping_down(renewed),
+            };
+            match outcome {
+                Ok(true) => {
+                    renewed = sent;
+                    wait = self.settings.renew_every();
+                }
                 Ok(false) => {
                     tracing::warn!(lease = %self.settings.name, "the Lease was taken by another replica");
                     return false;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "Lease renewal failed");
-                    if last_renewal.elapsed() >= self.settings.renew_deadline() {
-                        return false;
-                    }
+                    wait = self.settings.renew_retry_every();
                 }
             }
         }
     }
+
+    fn stepping_down(&self, renewed: Instant) -> bool {
+        tracing::warn!(
+            lease = %self.settings.name,
+            since_renewal_ms = u64::try_from(renewed.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "could not renew the Lease in time: stepping down before another replica may take it"
+        );
+        false
+    }
+}
+
+/// A Lease attempt that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("{0}")]
+    Api(kube::Error),
+    #[error("the API server did not answer within {}ms", .0.as_millis())]
+    Timeout(Duration),
 }
 
 /// Runs `work` while this replica holds the Lease, again after each re-acquisition, until `stop` fires; then
@@ -229,14 +296,14 @@ pub async fn run_while_leader<F, Fut>(
 {
     let mut elector = Elector::new(client, settings);
     loop {
-        if !elector.acquire(&stop).await {
+        let Some(renewed) = elector.acquire(&stop).await else {
             return;
-        }
+        };
         tracing::info!(holder = %elector.settings().holder, lease = %elector.settings().name, "became the leader: reconciling");
         let term = stop.child_token();
         let mut task = tokio::spawn(work(term.clone()));
         let stopped = tokio::select! {
-            stopped = elector.hold(&stop) => stopped,
+            stopped = elector.hold(renewed, &stop) => stopped,
             ended = &mut task => {
                 if stop.is_cancelled() {
                     // Shutting down: the work ended because `stop` fired.

@@ -4,3 +4,4 @@
 pub mod apim;
 pub mod cluster;
 pub mod kube;
+pub mod proxy;

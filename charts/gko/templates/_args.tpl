@@ -8,6 +8,7 @@ the flag still starts: the reconciler flags and --manage-certs are passed only w
 - {{ printf "--probe-listen=%v" (include "gko.listen" (list .Values.bindAddress .Values.probes.port)) | quote }}
 - {{ printf "--log-format=%v" (.Values.log.format) | quote }}
 - {{ printf "--log=%v" (.Values.log.level) | quote }}
+- {{ printf "--webhook-timeout=%vs" (int .Values.webhook.timeoutSeconds) | quote }}
 {{- if eq .Values.certificates.mode "manage" }}
 - --manage-certs
 - {{ printf "--webhook-service=%v" (include "gko.serviceName" .) | quote }}

@@ -5,10 +5,12 @@
 
 use std::borrow::Cow;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::crd::{ApiDefinition, ApiDefinitionStatus};
@@ -17,6 +19,7 @@ use crate::model::{ApiLinks, ObjectKey};
 /// An ApiDefinition as the cluster cache holds it.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct CachedApi {
+    #[serde(deserialize_with = "slim_metadata")]
     pub metadata: ObjectMeta,
     /// The spec's JSON text as the API server sent it; `None` on a replica that does not reconcile
     /// (the index holds all the webhook needs) or when the object has no spec.
@@ -25,6 +28,56 @@ pub struct CachedApi {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<ApiDefinitionStatus>,
 }
+
+/// Reads `metadata` without ever building `managedFields` (skipped while parsing: as large as the spec, a tree
+/// of small allocations that would only be dropped, leaving the heap fragmented around what is kept) nor
+/// kubectl's `last-applied-configuration` annotation.
+fn slim_metadata<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Meta {
+        annotations: Option<BTreeMap<String, String>>,
+        creation_timestamp: Option<Time>,
+        deletion_grace_period_seconds: Option<i64>,
+        deletion_timestamp: Option<Time>,
+        finalizers: Option<Vec<String>>,
+        generate_name: Option<String>,
+        generation: Option<i64>,
+        labels: Option<BTreeMap<String, String>>,
+        name: Option<String>,
+        namespace: Option<String>,
+        owner_references: Option<Vec<OwnerReference>>,
+        resource_version: Option<String>,
+        uid: Option<String>,
+    }
+    let m = Meta::deserialize(deserializer)?;
+    let annotations = m
+        .annotations
+        .map(|mut a| {
+            a.remove(LAST_APPLIED);
+            a
+        })
+        .filter(|a| !a.is_empty());
+    Ok(ObjectMeta {
+        annotations,
+        creation_timestamp: m.creation_timestamp,
+        deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+        deletion_timestamp: m.deletion_timestamp,
+        finalizers: m.finalizers,
+        generate_name: m.generate_name,
+        generation: m.generation,
+        labels: m.labels,
+        managed_fields: None,
+        name: m.name,
+        namespace: m.namespace,
+        owner_references: m.owner_references,
+        resource_version: m.resource_version,
+        self_link: None,
+        uid: m.uid,
+    })
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 impl CachedApi {
     /// The typed object, for a reconcile. Fails only if the stored spec does not decode as an
@@ -117,6 +170,33 @@ mod tests {
         assert_eq!(decoded.metadata, typed.metadata);
         assert_eq!(decoded.status, typed.status);
         assert!(!cached.spec_json().contains(' '), "kept as compact text");
+    }
+
+    #[test]
+    fn managed_fields_and_last_applied_are_never_kept() {
+        let cached: CachedApi = serde_json::from_value(json!({
+            "metadata": {
+                "name": "x", "namespace": "n", "uid": "u", "generation": 3,
+                "labels": {"team": "a"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "finalizers": ["gravitee.io/gko-finalizer"],
+                "managedFields": [{"manager": "argocd", "operation": "Apply",
+                                   "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:name": {}}}}],
+                "selfLink": "/x"
+            },
+            "spec": {"name": "X"}
+        }))
+        .unwrap();
+        let meta = &cached.metadata;
+        assert!(meta.managed_fields.is_none());
+        assert!(
+            meta.annotations.is_none(),
+            "the only annotation was last-applied"
+        );
+        assert_eq!(meta.generation, Some(3));
+        assert_eq!(meta.uid.as_deref(), Some("u"));
+        assert_eq!(meta.labels.as_ref().map(|l| l.len()), Some(1));
+        assert_eq!(meta.finalizers.as_ref().map(|f| f.len()), Some(1));
     }
 
     #[test]

@@ -130,8 +130,8 @@ where
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     pub scope: Scope,
-    /// Keep ApiDefinition specs and watch Secrets (the reconciler needs them); a webhook-only replica
-    /// keeps only the index.
+    /// Keep ApiDefinitions whole and watch Secrets (the reconciler needs them); a webhook-only replica
+    /// keeps only the index (and each API's name, for the store's count).
     pub reconcile: bool,
 }
 
@@ -149,7 +149,17 @@ impl Observer<CachedApi> for ApiObserver {
     fn applied(&self, api: &mut CachedApi) {
         self.index.apply(api.key(), api.links());
         if !self.keep_specs {
+            // Nothing reads a stored ApiDefinition on a replica that does not reconcile: keep its identity.
+            let meta = std::mem::take(&mut api.metadata);
+            api.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: meta.name,
+                namespace: meta.namespace,
+                uid: meta.uid,
+                resource_version: meta.resource_version,
+                ..Default::default()
+            };
             api.spec = None;
+            api.status = None;
         }
     }
 
@@ -188,14 +198,24 @@ impl ClusterCache {
         if options.reconcile {
             secrets.pump(watch::touched_secrets(&client, scope), stop.clone());
         }
-        ClusterCache {
+        let cache = ClusterCache {
             contexts: watched(&client, scope, Arc::new(NoIndex), stop),
             resources: watched(&client, scope, Arc::new(NoIndex), stop),
             apis: watched(&client, scope, observer, stop),
             secrets,
             index,
             client,
-        }
+        };
+        // Once listed, hand back to the OS what parsing the lists took and freed.
+        let listed = cache.clone();
+        tokio::spawn(async move {
+            listed.contexts.ready.wait().await;
+            listed.resources.ready.wait().await;
+            listed.apis.ready.wait().await;
+            tracing::info!(apis = listed.apis.len(), "caches synced");
+            crate::release_unused_memory();
+        });
+        cache
     }
 
     pub fn client(&self) -> &Client {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::admission::rules::FILES_DUPLICATE_OBJECT;
 use crate::admission::{Cause, Engine, Operation, Request, Violation};
 use crate::crd::{Kind, API_VERSION};
 use crate::resolve::files::{Inserted, ManifestSet};
@@ -362,7 +363,8 @@ pub fn validate_documents(
                 };
                 let mut verdict = engine.validate(&req, &set);
                 for (_, earlier) in duplicate_notes.iter().filter(|(at, _)| *at == i) {
-                    verdict.warn(
+                    verdict.raise(
+                        &FILES_DUPLICATE_OBJECT,
                         "metadata.name",
                         format!("the same {kind} is also defined in {earlier}; this later definition replaces it, as with kubectl apply"),
                     );

@@ -11,6 +11,7 @@ pub mod dry_run;
 pub mod management_context;
 pub mod patch;
 pub mod review;
+pub mod rules;
 pub mod rules_view;
 pub mod schema;
 pub mod templating;
@@ -18,6 +19,7 @@ pub mod templating;
 use serde_json::Value;
 
 pub use self::doc::Doc;
+pub use self::rules::{Effect, Rule, RULES};
 use crate::crd::Kind;
 use crate::resolve::Lookup;
 
@@ -96,9 +98,12 @@ impl<'a, O> Request<'a, O> {
     }
 }
 
-/// One reason to deny: the field path (`spec.plans[1].security`) and what is wrong and how to fix it.
+/// One reason to deny (or to warn): the rule raising it, the field path (`spec.plans[1].security`)
+/// and what is wrong and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
+    /// The id of the [`Rule`] (see [`rules::RULES`]).
+    pub rule: &'static str,
     pub field: String,
     pub message: String,
     pub cause: Cause,
@@ -115,11 +120,12 @@ pub enum Cause {
 }
 
 impl Violation {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(rule: &Rule, field: impl Into<String>, message: impl Into<String>) -> Self {
         Violation {
+            rule: rule.id,
             field: field.into(),
             message: message.into(),
-            cause: Cause::Rule,
+            cause: rule.cause,
         }
     }
 }
@@ -142,35 +148,26 @@ impl Verdict {
         self.violations.is_empty()
     }
 
-    pub fn deny(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.violations.push(Violation::new(field, message));
-    }
-
-    /// A denial because a referenced object does not exist (or lacks what is needed).
-    pub fn deny_reference(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        let mut v = Violation::new(field, message);
-        v.cause = Cause::Reference;
-        self.violations.push(v);
-    }
-
-    /// A denial from the schema check.
-    pub fn deny_schema(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        let mut v = Violation::new(field, message);
-        v.cause = Cause::Schema;
-        self.violations.push(v);
-    }
-
-    /// Denies a missing `spec` with a message saying what it needs. The schema check reports
-    /// `spec` as required already: that violation gets the better message instead of a second one.
-    pub fn deny_missing_spec(&mut self, message: &str) {
-        match self.violations.iter_mut().find(|v| v.field == "spec") {
-            Some(existing) => existing.message = message.to_string(),
-            None => self.deny("spec", message),
+    /// Records that `rule` is broken at `field`: a violation or a warning, by the rule's effect.
+    pub fn raise(&mut self, rule: &Rule, field: impl Into<String>, message: impl Into<String>) {
+        let v = Violation::new(rule, field, message);
+        match rule.effect {
+            Effect::Deny => self.violations.push(v),
+            Effect::Warn => self.warnings.push(v),
         }
     }
 
-    pub fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Violation::new(field, message));
+    /// Denies a missing `spec` with a message saying what it needs. The schema check reports
+    /// `spec` as required already: that violation gets the better message (and `rule`'s id)
+    /// instead of a second one.
+    pub(crate) fn deny_missing_spec(&mut self, rule: &Rule, message: &str) {
+        match self.violations.iter_mut().find(|v| v.field == "spec") {
+            Some(existing) => {
+                existing.message = message.to_string();
+                existing.rule = rule.id;
+            }
+            None => self.raise(rule, "spec", message),
+        }
     }
 
     /// One line naming the object and every violation, as the API server shows it after
@@ -249,7 +246,11 @@ impl Engine {
             Operation::Create | Operation::Update => {
                 let Some(object) = req.object else {
                     let mut verdict = Verdict::default();
-                    verdict.deny("object", "the request carries no object to validate");
+                    verdict.raise(
+                        &rules::REQUEST_OBJECT_MISSING,
+                        "object",
+                        "the request carries no object to validate",
+                    );
                     return verdict;
                 };
                 if req.operation == Operation::Update && is_being_deleted(object) {

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::dry_run::ApimDryRun;
-use super::{patch, Doc, Engine, Operation, Request};
+use super::rules::{API_APIM_DRY_RUN_DENIED, API_APIM_DRY_RUN_WARNING};
+use super::{patch, Doc, Effect, Engine, Operation, Request, Verdict};
 use crate::crd::{Kind, GROUP};
 use crate::resolve::Resolver;
 
@@ -75,6 +76,9 @@ pub struct Reviewed {
     pub kind: String,
     pub operation: String,
     pub outcome: Outcome,
+    /// The rule of every violation and warning of a validating review, with the effect it had
+    /// (a denial demoted to a warning counts as a warning). Empty for a mutating review.
+    pub raised: Vec<(&'static str, Effect)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +264,30 @@ fn reviewed<O>(req: &RequestIn<O>, response: ResponseOut, outcome: Outcome) -> R
         operation: req.operation.clone(),
         outcome,
         body: review(response),
+        raised: Vec::new(),
+    }
+}
+
+/// One log line per violation (`denied`) and warning (`warned`), each with its rule id.
+fn log_verdict<O>(req: &RequestIn<O>, name: &str, verdict: &Verdict) {
+    for (effect, list) in [
+        (Effect::Deny, &verdict.violations),
+        (Effect::Warn, &verdict.warnings),
+    ] {
+        for v in list {
+            tracing::info!(
+                uid = %req.uid,
+                kind = %req.kind.kind,
+                namespace = %req.namespace,
+                name,
+                rule = v.rule,
+                effect = effect.as_str(),
+                field = %v.field,
+                message = %v.message,
+                "{}",
+                if effect == Effect::Deny { "denied" } else { "warned" }
+            );
+        }
     }
 }
 
@@ -303,13 +331,28 @@ pub async fn validate(
             .check(&req.namespace, &object, lookup.as_ref())
             .await;
         for warning in findings.warnings {
-            verdict.warn("spec", format!("APIM dry run: {warning}"));
+            verdict.raise(
+                &API_APIM_DRY_RUN_WARNING,
+                "spec",
+                format!("APIM dry run: {warning}"),
+            );
         }
         for denial in findings.denials {
-            verdict.deny("spec", format!("APIM dry run: {denial}"));
+            verdict.raise(
+                &API_APIM_DRY_RUN_DENIED,
+                "spec",
+                format!("APIM dry run: {denial}"),
+            );
         }
     }
     let name = checked.request.name;
+    log_verdict(req, name, &verdict);
+    let raised = verdict
+        .violations
+        .iter()
+        .map(|v| (v.rule, Effect::Deny))
+        .chain(verdict.warnings.iter().map(|v| (v.rule, Effect::Warn)))
+        .collect();
     let warnings = verdict.warning_lines(checked.kind, &req.namespace, name);
     let (response, outcome) = if verdict.allowed() {
         (
@@ -334,7 +377,10 @@ pub async fn validate(
             Outcome::Denied,
         )
     };
-    reviewed(req, response, outcome)
+    Reviewed {
+        raised,
+        ..reviewed(req, response, outcome)
+    }
 }
 
 /// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the

@@ -12,6 +12,10 @@ use jsonschema::Validator;
 use serde_json::Value;
 
 use super::doc::{Doc, DocJson};
+use super::rules::{
+    SCHEMA_ENUM, SCHEMA_INVALID, SCHEMA_REQUIRED, SCHEMA_TYPE, SCHEMA_UNAVAILABLE,
+    SCHEMA_UNKNOWN_FIELD,
+};
 use super::Verdict;
 use crate::crd::Kind;
 
@@ -82,7 +86,8 @@ pub fn check_value(kind: Kind, object: &Value, verdict: &mut Verdict) {
 pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
     let compiled = compiled(kind);
     let Some(validator) = compiled.validator.as_ref() else {
-        verdict.deny_schema(
+        verdict.raise(
+            &SCHEMA_UNAVAILABLE,
             "",
             format!("internal error: the {kind} schema could not be compiled; report this bug"),
         );
@@ -104,7 +109,8 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
                         Some(best) => format!("did you mean `{best}`? "),
                         None => String::new(),
                     };
-                    verdict.deny_schema(
+                    verdict.raise(
+                        &SCHEMA_UNKNOWN_FIELD,
                         join(&path, name),
                         format!(
                             "unknown field `{name}`: it is not part of the {kind} schema; {hint}remove it or correct its spelling"
@@ -117,7 +123,8 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
                     .as_array()
                     .map(|a| a.iter().map(plain).collect())
                     .unwrap_or_default();
-                verdict.deny_schema(
+                verdict.raise(
+                    &SCHEMA_ENUM,
                     path,
                     format!(
                         "{} is not a valid value; use one of {}",
@@ -131,7 +138,8 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
                     TypeKind::Single(t) => t.to_string(),
                     TypeKind::Multiple(set) => format!("{set:?}"),
                 };
-                verdict.deny_schema(
+                verdict.raise(
+                    &SCHEMA_TYPE,
                     path,
                     format!(
                         "must be of type {expected}, but {} is {}; change the value's type",
@@ -142,9 +150,9 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
             }
             ValidationErrorKind::Required { property } => {
                 let name = plain(property);
-                verdict.deny_schema(join(&path, &name), "is required; add it");
+                verdict.raise(&SCHEMA_REQUIRED, join(&path, &name), "is required; add it");
             }
-            _ => verdict.deny_schema(path, format!("{error}; fix the value")),
+            _ => verdict.raise(&SCHEMA_INVALID, path, format!("{error}; fix the value")),
         }
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod apim;
 pub mod cluster;
+pub mod fixtures;
 pub mod kube;

@@ -40,7 +40,7 @@ pub struct ReviewLabels {
 /// Labels of a violation counted by the validating webhook: the rule id and the effect (`deny`,
 /// `warn`), both static strings from the engine's rule registry, never copied from a request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RuleLabels {
+pub(crate) struct RuleLabels {
     pub rule: Cow<'static, str>,
     pub effect: Cow<'static, str>,
 }
@@ -66,7 +66,7 @@ pub struct Metrics {
     pub reviews: Family<ReviewLabels, Counter>,
     pub review_seconds: Family<WebhookLabel, Histogram>,
     pub bad_requests: Family<ReasonLabel, Counter>,
-    pub violations: Family<RuleLabels, Counter>,
+    pub(crate) violations: Family<RuleLabels, Counter>,
     pub cache_objects: Family<KindLabel, Gauge>,
     pub tls_reloads: Counter,
     pub reconciles: Family<ReviewLabels, Counter>,
@@ -171,7 +171,7 @@ impl Metrics {
     }
 
     /// Counts one violation (`effect` `deny`) or warning (`warn`) raised by `rule`.
-    pub fn count_violation(&self, rule: &'static str, effect: &'static str) {
+    pub(crate) fn count_violation(&self, rule: &'static str, effect: &'static str) {
         self.violations
             .get_or_create(&RuleLabels {
                 rule: Cow::Borrowed(rule),

@@ -5,16 +5,16 @@
 //! function in the kind's module. A denial is a normal [`Verdict`], never an error.
 
 pub mod api_definition;
-pub mod api_resource;
-pub mod doc;
+pub(crate) mod api_resource;
+pub(crate) mod doc;
 pub mod dry_run;
-pub mod management_context;
+pub(crate) mod management_context;
 pub mod patch;
 pub mod review;
-pub mod rules;
-pub mod rules_view;
+pub(crate) mod rules;
+pub(crate) mod rules_view;
 pub mod schema;
-pub mod templating;
+pub(crate) mod templating;
 
 use serde_json::Value;
 
@@ -33,7 +33,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub fn parse(s: &str) -> Option<Operation> {
+    pub(crate) fn parse(s: &str) -> Option<Operation> {
         match s {
             "CREATE" => Some(Operation::Create),
             "UPDATE" => Some(Operation::Update),
@@ -43,7 +43,7 @@ impl Operation {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::Create => "CREATE",
             Operation::Update => "UPDATE",
@@ -79,7 +79,7 @@ pub type DocRequest<'a> = Request<'a, Doc<'a>>;
 
 impl<'a, O> Request<'a, O> {
     /// The same request with other objects.
-    pub fn with_objects<'b, P>(
+    pub(crate) fn with_objects<'b, P>(
         &self,
         object: Option<&'b P>,
         old_object: Option<&'b P>,
@@ -120,7 +120,7 @@ pub enum Cause {
 }
 
 impl Violation {
-    pub fn new(rule: &Rule, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(rule: &Rule, field: impl Into<String>, message: impl Into<String>) -> Self {
         Violation {
             rule: rule.id,
             field: field.into(),
@@ -149,7 +149,12 @@ impl Verdict {
     }
 
     /// Records that `rule` is broken at `field`: a violation or a warning, by the rule's effect.
-    pub fn raise(&mut self, rule: &Rule, field: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn raise(
+        &mut self,
+        rule: &Rule,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let v = Violation::new(rule, field, message);
         match rule.effect {
             Effect::Deny => self.violations.push(v),
@@ -194,11 +199,11 @@ pub struct Settings {
 }
 
 /// Context handed to every rule.
-pub struct Ctx<'a> {
-    pub namespace: &'a str,
-    pub name: &'a str,
-    pub lookup: &'a dyn Lookup,
-    pub settings: &'a Settings,
+pub(crate) struct Ctx<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) lookup: &'a dyn Lookup,
+    pub(crate) settings: &'a Settings,
 }
 
 /// The validation engine.
@@ -223,7 +228,7 @@ impl Engine {
     }
 
     /// Validates one admission request. Never fails: malformed objects are denials.
-    pub fn validate_doc(&self, req: &DocRequest<'_>, lookup: &dyn Lookup) -> Verdict {
+    pub(crate) fn validate_doc(&self, req: &DocRequest<'_>, lookup: &dyn Lookup) -> Verdict {
         let ctx = Ctx {
             namespace: req.namespace,
             name: req.name,
@@ -300,7 +305,7 @@ fn demote_to_warnings(verdict: &mut Verdict) {
 }
 
 /// Joins field path segments: `field("spec.plans", 1)` style helpers for rules.
-pub fn at(base: &str, index: usize, rest: &str) -> String {
+pub(crate) fn at(base: &str, index: usize, rest: &str) -> String {
     if rest.is_empty() {
         format!("{base}[{index}]")
     } else {
@@ -309,7 +314,7 @@ pub fn at(base: &str, index: usize, rest: &str) -> String {
 }
 
 /// The ApiDefinitions of every namespace for which `refers(api, its namespace)` holds.
-pub fn referring_apis(
+pub(crate) fn referring_apis(
     lookup: &dyn Lookup,
     refers: impl Fn(&crate::crd::ApiDefinition, &str) -> bool,
 ) -> Vec<crate::resolve::ObjectKey> {
@@ -327,7 +332,7 @@ pub fn referring_apis(
 }
 
 /// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
-pub fn describe_referrers(mut referrers: Vec<crate::resolve::ObjectKey>) -> String {
+pub(crate) fn describe_referrers(mut referrers: Vec<crate::resolve::ObjectKey>) -> String {
     referrers.sort();
     const SHOWN: usize = 5;
     let count = referrers.len();

@@ -91,7 +91,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Allowed => "allowed",
             Outcome::Patched => "patched",
@@ -135,7 +135,7 @@ fn status(code: u16, message: &str) -> Value {
 }
 
 /// What review handling reads of an object, in either representation.
-pub trait Object {
+pub(crate) trait Object {
     fn is_null(&self) -> bool;
     fn metadata_name(&self) -> Option<&str>;
 }

@@ -150,11 +150,6 @@ rules! {
     RESOURCE_IN_USE: "resource-in-use", RESOURCE, "metadata.name", Deny, Rule;
 }
 
-/// The rule with this id.
-pub fn find(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,8 +174,6 @@ mod tests {
                 Some(Kind::ApiResource) => &["resource"],
             };
             assert!(expected.contains(&prefix), "{}: prefix {prefix}", rule.id);
-            assert_eq!(find(rule.id), Some(rule));
         }
-        assert_eq!(find("no-such-rule"), None);
     }
 }

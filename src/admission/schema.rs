@@ -42,11 +42,6 @@ fn compiled(kind: Kind) -> &'static Compiled {
     })
 }
 
-/// The JSON Schema used for `kind` (the CRD schema with closed objects).
-pub fn json_schema(kind: Kind) -> &'static Value {
-    &compiled(kind).schema
-}
-
 /// Adds `additionalProperties: false` to every object schema with `properties`, except those that
 /// keep unknown fields. `metadata` is left open (the API server owns its schema).
 fn close_objects(node: &mut Value) {
@@ -83,7 +78,7 @@ pub fn check_value(kind: Kind, object: &Value, verdict: &mut Verdict) {
 }
 
 /// Checks `object` against the schema of `kind`, adding one violation per schema error.
-pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
+pub(crate) fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
     let compiled = compiled(kind);
     let Some(validator) = compiled.validator.as_ref() else {
         verdict.raise(
@@ -185,7 +180,7 @@ fn join(base: &str, name: &str) -> String {
 
 /// Turns a JSON pointer into the dotted path users know: `/spec/plans/1/security` becomes
 /// `spec.plans[1].security` (an index only where the instance has an array).
-pub fn field_path(instance: &Value, pointer: &str) -> String {
+pub(crate) fn field_path(instance: &Value, pointer: &str) -> String {
     let mut out = String::new();
     let mut node = Some(instance);
     for raw in pointer.split('/').skip(1) {

@@ -7,7 +7,7 @@ use super::{Ctx, Doc, Verdict};
 
 /// What a template refers to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateRef {
+pub(crate) struct TemplateRef {
     pub source: Source,
     pub namespace: Option<String>,
     pub name: String,
@@ -15,7 +15,7 @@ pub struct TemplateRef {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Secret,
     ConfigMap,
 }
@@ -30,7 +30,7 @@ impl Source {
 }
 
 /// True when the value contains a `[[ ... ]]` template (its real value is only known at reconcile).
-pub fn is_template(value: &str) -> bool {
+pub(crate) fn is_template(value: &str) -> bool {
     // Called on every string of every admitted object: a byte scan, not a substring searcher (whose
     // set-up cost more than the search on these short strings).
     find_pair(value.as_bytes(), b'[')
@@ -51,7 +51,7 @@ fn find_pair(bytes: &[u8], c: u8) -> Option<usize> {
 }
 
 /// Parses every template of a string. `Err` carries the text of a template that is not understood.
-pub fn parse(value: &str) -> Vec<Result<TemplateRef, String>> {
+pub(crate) fn parse(value: &str) -> Vec<Result<TemplateRef, String>> {
     let mut out = Vec::new();
     let mut rest = value;
     while let Some(start) = rest.find("[[") {

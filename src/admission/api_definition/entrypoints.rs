@@ -37,7 +37,7 @@ impl std::fmt::Display for Entrypoint {
 }
 
 /// `/a//b/` becomes `/a/b`; `a` becomes `/a`; the root stays `/`.
-pub fn normalise_path(path: &str) -> String {
+pub(crate) fn normalise_path(path: &str) -> String {
     let segments: Vec<&str> = path.trim().split('/').filter(|s| !s.is_empty()).collect();
     format!("/{}", segments.join("/"))
 }
@@ -50,7 +50,7 @@ fn is_segment_prefix(prefix: &str, path: &str) -> bool {
 
 /// The entrypoints of an API (virtual hosts with a path). A blank path is no entrypoint (it is
 /// denied on its own): read as `/` it would clash with every other API.
-pub fn entrypoints_of(spec: &ApiDefinitionSpec) -> Vec<Entrypoint> {
+pub(crate) fn entrypoints_of(spec: &ApiDefinitionSpec) -> Vec<Entrypoint> {
     indexed_entrypoints(spec)
         .into_iter()
         .map(|(_, e)| e)

@@ -7,9 +7,8 @@ mod plans;
 mod proxy;
 mod resources;
 
-pub use self::entrypoints::{entrypoints_of, normalise_path, Entrypoint};
-pub use self::plans::KNOWN_SECURITY;
-pub use self::proxy::is_absolute_url;
+pub use self::entrypoints::Entrypoint;
+pub(crate) use self::entrypoints::{entrypoints_of, normalise_path};
 
 use self::plans::{
     plan_names_unique, plan_security_configured, plan_security_known, plans_present_unless_stopped,
@@ -26,7 +25,7 @@ use super::{at, Ctx, Doc, Verdict};
 use crate::crd::api_definition::ApiDefinitionSpec;
 
 /// Runs every ApiDefinition rule on `object` (the whole admitted object).
-pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
+pub(crate) fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
         verdict.deny_missing_spec(
             &API_SPEC_MISSING,
@@ -152,7 +151,7 @@ fn cross_ids_well_formed(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 }
 
 /// A UUID in its canonical 8-4-4-4-12 hexadecimal form.
-pub fn is_uuid(s: &str) -> bool {
+fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
     let lens = [8, 4, 4, 4, 12];
     groups.len() == 5

@@ -18,7 +18,7 @@ use crate::admission::{at, Verdict};
 use crate::crd::api_definition::{ApiDefinitionSpec, ApiState, Plan};
 
 /// Plan security types of a v2 API.
-pub const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
+const KNOWN_SECURITY: [&str; 4] = ["KEY_LESS", "API_KEY", "OAUTH2", "JWT"];
 
 /// Rule `api-plans-missing`: a started API has at least one plan (APIM cannot deploy an API without
 /// plans).

@@ -177,7 +177,7 @@ pub(super) fn endpoints(spec: &ApiDefinitionSpec, verdict: &mut Verdict) {
 }
 
 /// An absolute URL with a scheme and a host (`https://host/path`, `grpc://host:port`).
-pub fn is_absolute_url(s: &str) -> bool {
+pub(super) fn is_absolute_url(s: &str) -> bool {
     plain_absolute_url(s) || parsed_absolute_url(s)
 }
 

@@ -15,6 +15,8 @@
 mod apim;
 #[path = "../tests/support/kube.rs"]
 mod cluster;
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -103,7 +105,7 @@ fn main() {
 }
 
 fn api(ns: &str, i: usize, with_resource: bool) -> serde_json::Value {
-    let mut v = cluster::api_json(
+    let mut v = fixtures::api_json(
         ns,
         &format!("api-{i:05}"),
         Some("dev"),
@@ -202,10 +204,10 @@ async fn run(path: String) {
     cluster::create::<ManagementContext>(
         &client,
         &ns,
-        cluster::context_json(&ns, "dev", &standin.base_url(), "DEFAULT", "apim-token"),
+        fixtures::context_json(&ns, "dev", &standin.base_url(), "DEFAULT", "apim-token"),
     )
     .await;
-    cluster::create::<ApiResource>(&client, &ns, cluster::resource_json(&ns, "cache", 60)).await;
+    cluster::create::<ApiResource>(&client, &ns, fixtures::resource_json(&ns, "cache", 60)).await;
     println!("reconcile bench: {n} APIs ({users} using one ApiResource), APIM latency 20 ms/call, concurrency {concurrency}");
     let rss_start = rss_mib();
 
@@ -213,7 +215,7 @@ async fn run(path: String) {
     cluster::create::<ManagementContext>(
         &client,
         &ns_live,
-        cluster::context_json(
+        fixtures::context_json(
             &ns_live,
             "dev",
             &standin.base_url(),

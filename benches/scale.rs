@@ -20,6 +20,8 @@
 mod apim;
 #[path = "../tests/support/kube.rs"]
 mod cluster;
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -31,7 +33,6 @@ use gko::cluster::{watch, Scope};
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
-use serde_json::{json, Value};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -52,66 +53,13 @@ fn main() {
     runtime.block_on(run(path));
 }
 
-/// A realistic ApiDefinition: two plans (one with a flow), two endpoints, a resource ref, labels.
-fn realistic_api(ns: &str, i: usize) -> Value {
-    json!({
-        "apiVersion": "gravitee.io/v1alpha1",
-        "kind": "ApiDefinition",
-        "metadata": {
-            "name": format!("api-{i:05}"),
-            "namespace": ns,
-            "labels": {"team": format!("team-{}", i % 20), "tier": "gold", "app.kubernetes.io/part-of": "catalog"}
-        },
-        "spec": {
-            "name": format!("Catalog API {i}"),
-            "version": "1.2.0",
-            "description": "Products, prices and availability of the catalog",
-            "contextRef": {"name": "dev"},
-            "state": "STARTED",
-            "visibility": "PUBLIC",
-            "labels": ["catalog", "bench"],
-            "resources": [{"ref": {"name": "cache"}}],
-            "plans": [
-                {
-                    "name": "free",
-                    "description": "Rate-limited access",
-                    "security": "KEY_LESS",
-                    "status": "PUBLISHED",
-                    "flows": [{
-                        "name": "rate limit",
-                        "enabled": true,
-                        "path-operator": {"path": "/", "operator": "STARTS_WITH"},
-                        "pre": [{
-                            "name": "Rate limit",
-                            "policy": "rate-limit",
-                            "enabled": true,
-                            "configuration": {"rate": {"limit": 100, "periodTime": 1, "periodTimeUnit": "SECONDS"}}
-                        }]
-                    }]
-                },
-                {"name": "partners", "description": "API key access", "security": "API_KEY", "status": "PUBLISHED"}
-            ],
-            "proxy": {
-                "virtual_hosts": [{"path": format!("/catalog/api-{i:05}")}],
-                "groups": [{
-                    "name": "default",
-                    "endpoints": [
-                        {"name": "primary", "target": format!("https://catalog-a.internal.example.com/v1/{i}")},
-                        {"name": "secondary", "target": format!("https://catalog-b.internal.example.com/v1/{i}")}
-                    ]
-                }]
-            }
-        }
-    })
-}
-
 async fn apply_all(client: &Client, ns: &str, n: usize, concurrency: usize) -> Duration {
     let api: Api<ApiDefinition> = Api::namespaced(client.clone(), ns);
     let started = Instant::now();
     let failures = futures::stream::iter(0..n)
         .map(|i| {
             let api = api.clone();
-            let object = realistic_api(ns, i);
+            let object = fixtures::realistic_api(ns, i);
             async move {
                 let name = format!("api-{i:05}");
                 api.patch(
@@ -305,10 +253,10 @@ async fn run(path: String) {
     cluster::create::<ManagementContext>(
         &client,
         &ns,
-        cluster::context_json(&ns, "dev", &standin.base_url(), "DEFAULT", "apim-token"),
+        fixtures::context_json(&ns, "dev", &standin.base_url(), "DEFAULT", "apim-token"),
     )
     .await;
-    cluster::create::<ApiResource>(&client, &ns, cluster::resource_json(&ns, "cache", 60)).await;
+    cluster::create::<ApiResource>(&client, &ns, fixtures::resource_json(&ns, "cache", 60)).await;
     println!("scale bench: {n} ApiDefinitions (2 plans, 1 flow, 2 endpoints, a resource ref, labels), server-side applied");
     let took = apply_all(&client, &ns, n, concurrency).await;
     println!(

@@ -7,16 +7,17 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::admission::rules::FILES_DUPLICATE_OBJECT;
 use crate::admission::{Cause, Engine, Operation, Request, Violation};
 use crate::crd::{Kind, API_VERSION};
 use crate::manifests::{Inserted, ManifestSet};
 
 /// Exit code when every object passes.
-pub const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_OK: i32 = 0;
 /// Exit code when at least one object is denied.
-pub const EXIT_DENIED: i32 = 1;
+pub(crate) const EXIT_DENIED: i32 = 1;
 /// Exit code when some input could not be read or parsed.
-pub const EXIT_UNREADABLE: i32 = 2;
+pub(crate) const EXIT_UNREADABLE: i32 = 2;
 
 /// Options of `gko validate`.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +30,7 @@ pub struct Options {
 
 /// One parsed document of the input.
 #[derive(Clone, Debug)]
-pub struct Document {
+pub(crate) struct Document {
     pub file: String,
     /// 1-based position in its file.
     pub index: usize,
@@ -88,7 +89,7 @@ impl Report {
     }
 
     /// Denials caused by references that are not among the files.
-    pub fn missing_references(&self) -> usize {
+    pub(crate) fn missing_references(&self) -> usize {
         self.objects
             .iter()
             .flat_map(|o| o.violations.iter())
@@ -142,7 +143,7 @@ fn input_line(e: &InputError) -> String {
 
 /// Collects the files named on the command line: files as given, folders walked recursively for
 /// `.yaml`, `.yml` and `.json` files, in a stable order.
-pub fn collect_files(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<PathBuf> {
+pub(crate) fn collect_files(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -190,7 +191,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
 /// Splits a file's text into documents (multi-document YAML, or JSON which is YAML too).
 /// Empty documents are dropped; a document that does not parse is an error of its own, and the
 /// documents around it are still read.
-pub fn parse_documents(file: &str, text: &str, errors: &mut Vec<InputError>) -> Vec<Document> {
+pub(crate) fn parse_documents(
+    file: &str,
+    text: &str,
+    errors: &mut Vec<InputError>,
+) -> Vec<Document> {
     use serde::Deserialize;
     let mut docs = Vec::new();
     for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -216,7 +221,7 @@ pub fn parse_documents(file: &str, text: &str, errors: &mut Vec<InputError>) -> 
 }
 
 /// Reads and parses every file.
-pub fn load(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<Document> {
+pub(crate) fn load(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<Document> {
     let files = collect_files(paths, errors);
     let mut docs = Vec::new();
     for f in files {
@@ -309,7 +314,7 @@ fn namespace_of<'a>(doc: &'a Value, default: &'a str) -> &'a str {
 }
 
 /// Validates a set of documents against each other.
-pub fn validate_documents(
+pub(crate) fn validate_documents(
     docs: &[Document],
     engine: &Engine,
     options: &Options,
@@ -362,7 +367,8 @@ pub fn validate_documents(
                 };
                 let mut verdict = engine.validate(&req, &set);
                 for (_, earlier) in duplicate_notes.iter().filter(|(at, _)| *at == i) {
-                    verdict.warn(
+                    verdict.raise(
+                        &FILES_DUPLICATE_OBJECT,
                         "metadata.name",
                         format!("the same {kind} is also defined in {earlier}; this later definition replaces it, as with kubectl apply"),
                     );

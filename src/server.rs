@@ -184,6 +184,9 @@ fn answer(state: &AppState, webhook: &'static str, started: Instant, out: Review
             webhook: webhook.into(),
         })
         .observe(started.elapsed().as_secs_f64());
+    for (rule, effect) in &out.raised {
+        state.metrics.count_violation(rule, effect.as_str());
+    }
     match out.outcome {
         review::Outcome::Error => {
             tracing::error!(webhook, uid = %out.uid, kind = %out.kind, operation = %out.operation, response = %out.body, "could not review")

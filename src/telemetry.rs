@@ -42,6 +42,14 @@ pub struct ReviewLabels {
     pub outcome: Cow<'static, str>,
 }
 
+/// Labels of a violation counted by the validating webhook: the rule id and the effect (`deny`,
+/// `warn`), both static strings from the engine's rule registry, never copied from a request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RuleLabels {
+    pub rule: Cow<'static, str>,
+    pub effect: Cow<'static, str>,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabel {
     pub webhook: Cow<'static, str>,
@@ -68,6 +76,7 @@ pub struct Metrics {
     pub reviews: Family<ReviewLabels, Counter>,
     pub review_seconds: Family<WebhookLabel, Histogram>,
     pub bad_requests: Family<ReasonLabel, Counter>,
+    pub(crate) violations: Family<RuleLabels, Counter>,
     pub cache_objects: Family<KindLabel, Gauge>,
     pub tls_reloads: Counter,
     pub reconciles: Family<ReviewLabels, Counter>,
@@ -96,6 +105,7 @@ impl Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let bad_requests = Family::<ReasonLabel, Counter>::default();
+        let violations = Family::<RuleLabels, Counter>::default();
         let cache_objects = Family::<KindLabel, Gauge>::default();
         let tls_reloads = Counter::default();
         let reconciles = Family::<ReviewLabels, Counter>::default();
@@ -137,6 +147,11 @@ impl Metrics {
             bad_requests.clone(),
         );
         registry.register(
+            "admission_violations",
+            "Violations and warnings raised by the validating webhook, by rule id and effect",
+            violations.clone(),
+        );
+        registry.register(
             "cache_objects",
             "Objects in the watch caches, by kind",
             cache_objects.clone(),
@@ -166,6 +181,7 @@ impl Metrics {
             reviews,
             review_seconds,
             bad_requests,
+            violations,
             cache_objects,
             tls_reloads,
             reconciles,
@@ -186,6 +202,16 @@ impl Metrics {
             }
         }
         out
+    }
+
+    /// Counts one violation (`effect` `deny`) or warning (`warn`) raised by `rule`.
+    pub(crate) fn count_violation(&self, rule: &'static str, effect: &'static str) {
+        self.violations
+            .get_or_create(&RuleLabels {
+                rule: Cow::Borrowed(rule),
+                effect: Cow::Borrowed(effect),
+            })
+            .inc();
     }
 
     pub fn set_cache_size(&self, kind: &str, size: usize) {
@@ -218,7 +244,15 @@ mod tests {
             })
             .observe(0.002);
         m.set_cache_size("ApiDefinition", 3);
+        m.count_violation("api-plans-missing", "deny");
+        m.count_violation("api-plans-missing", "deny");
         let text = m.render();
+        assert!(
+            text.contains(
+                "gko_admission_violations_total{rule=\"api-plans-missing\",effect=\"deny\"} 2"
+            ),
+            "{text}"
+        );
         assert!(text.contains(
             "gko_admission_reviews_total{webhook=\"validate\",kind=\"ApiDefinition\",operation=\"CREATE\",outcome=\"denied\"} 1"
         ), "{text}");

@@ -232,6 +232,7 @@ fn json_report_has_every_field() {
     assert_eq!(
         o["violations"],
         serde_json::json!([{
+            "rule": "api-plan-security-unknown",
             "field": "spec.plans[0].security",
             "message": "\"KEYLESS\" is not a known plan security type (did you mean KEY_LESS?); use one of KEY_LESS, API_KEY, OAUTH2, JWT",
             "cause": "rule"

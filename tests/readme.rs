@@ -54,3 +54,131 @@ fn the_two_commands_exist_and_ci_runs_the_same_test_command() {
         ".ci/run calls the README's test command"
     );
 }
+
+/// One row of README's rule tables.
+#[derive(Debug, PartialEq, Eq)]
+struct RuleRow {
+    kind: String,
+    field: String,
+    effect: String,
+    cause: String,
+}
+
+/// The rows of every table under `## Rules` (up to `### Engine behaviour`), by rule id. The kind
+/// is the `Kind` column, or the table's heading when it has none.
+fn readme_rule_rows(readme: &str) -> Vec<(String, RuleRow)> {
+    let start = readme
+        .find("\n## Rules\n")
+        .expect("README has a Rules section");
+    let end = readme[start..]
+        .find("\n### Engine behaviour")
+        .map_or(readme.len(), |e| start + e);
+    let mut rows = Vec::new();
+    let mut heading = String::new();
+    let mut columns: Vec<String> = Vec::new();
+    for line in readme[start..end].lines() {
+        if let Some(h) = line.strip_prefix("### ") {
+            heading = h.trim().to_string();
+            columns.clear();
+            continue;
+        }
+        if !line.starts_with('|') || line.starts_with("|---") {
+            continue;
+        }
+        // Cells split on `|` not escaped as `\|`.
+        let cells: Vec<String> = line
+            .replace("\\|", "\u{0}")
+            .split('|')
+            .map(|c| c.trim().replace('\u{0}', "|"))
+            .collect();
+        let cells = &cells[1..cells.len() - 1];
+        if columns.is_empty() {
+            columns = cells.to_vec();
+            assert_eq!(columns[0], "Rule", "the first column of {heading}'s table");
+            continue;
+        }
+        let cell = |name: &str| {
+            columns
+                .iter()
+                .position(|c| c == name)
+                .map(|i| cells[i].clone())
+        };
+        let id = cell("Rule").expect("Rule column");
+        let id = id
+            .strip_prefix('`')
+            .and_then(|i| i.strip_suffix('`'))
+            .unwrap_or_else(|| panic!("rule id {id:?} in backticks"));
+        let effect_cell = cell("Effect").expect("Effect column");
+        let effect = effect_cell
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let cause = ["schema", "reference"]
+            .into_iter()
+            .find(|c| effect_cell.contains(&format!("(`{c}`)")))
+            .unwrap_or("rule")
+            .to_string();
+        rows.push((
+            id.to_string(),
+            RuleRow {
+                kind: cell("Kind").unwrap_or_else(|| heading.clone()),
+                field: cell("Field").expect("Field column").replace('`', ""),
+                effect,
+                cause,
+            },
+        ));
+    }
+    rows
+}
+
+#[test]
+fn readme_rule_tables_list_exactly_the_engines_rules() {
+    use gko::admission::{Cause, Effect, RULES};
+    let rows = readme_rule_rows(&readme());
+    let mut documented = std::collections::BTreeMap::new();
+    for (id, row) in rows {
+        assert!(
+            documented.insert(id.clone(), row).is_none(),
+            "README lists {id} twice"
+        );
+    }
+    let engine: std::collections::BTreeMap<String, RuleRow> = RULES
+        .iter()
+        .map(|r| {
+            (
+                r.id.to_string(),
+                RuleRow {
+                    kind: r.kind.map_or("all", |k| k.as_str()).to_string(),
+                    field: r.field.to_string(),
+                    effect: match r.effect {
+                        Effect::Deny => "deny",
+                        Effect::Warn => "warn",
+                    }
+                    .to_string(),
+                    cause: match r.cause {
+                        Cause::Schema => "schema",
+                        Cause::Rule => "rule",
+                        Cause::Reference => "reference",
+                    }
+                    .to_string(),
+                },
+            )
+        })
+        .collect();
+    let undocumented: Vec<&String> = engine
+        .keys()
+        .filter(|id| !documented.contains_key(*id))
+        .collect();
+    let unknown: Vec<&String> = documented
+        .keys()
+        .filter(|id| !engine.contains_key(*id))
+        .collect();
+    assert!(
+        undocumented.is_empty() && unknown.is_empty(),
+        "rules of the engine missing from README: {undocumented:?}; README rules the engine does not have: {unknown:?}"
+    );
+    for (id, row) in &engine {
+        assert_eq!(&documented[id], row, "README's row of {id}");
+    }
+}

@@ -21,6 +21,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
 use serde_json::{json, Value};
 use support::apim::{ApimStandIn, StandInConfig, TEST_TOKEN};
+use support::fixtures::{api_json, context_json, resource_json};
 use support::kube::*;
 
 const ORG: &str = "DEFAULT";

@@ -19,6 +19,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 struct Running {
     base: String,
     probes: String,
@@ -31,30 +34,22 @@ struct Running {
 
 fn cluster() -> ManifestSet {
     let mut set = ManifestSet::new();
-    set.insert(
-        "team",
-        &json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
-                "metadata": {"name": "dev"},
-                "spec": {"baseUrl": "https://apim.example.com", "organizationId": "DEFAULT",
-                         "environmentId": "DEFAULT", "auth": {"bearerToken": "t"}}}),
-    );
+    set.insert("team", &fixtures::context_named("team", "dev"));
     set.insert("team", &api_object("in-use", "/in-use"));
     set
 }
 
+/// The fixture API as `team/name` on `path`, pushed to context `dev` (a reference without a
+/// namespace, which the mutating webhook fills in), with the metadata the API server adds.
 fn api_object(name: &str, path: &str) -> Value {
-    json!({
-        "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiDefinition",
-        "metadata": {"name": name, "namespace": "team", "uid": "6f2c1c3e-0000-4000-8000-000000000001", "generation": 1,
-                     "creationTimestamp": "2026-11-21T00:00:00Z"},
-        "spec": {
-            "name": name, "version": "1.0", "description": "test API",
-            "contextRef": {"name": "dev"},
-            "plans": [{"name": "free", "description": "free", "security": "KEY_LESS"}],
-            "proxy": {"virtual_hosts": [{"path": path}],
-                      "groups": [{"name": "default", "endpoints": [{"name": "backend", "target": "https://backend.example.com"}]}]}
-        }
-    })
+    let api = fixtures::other_api("team", name, path);
+    let api = fixtures::without(api, "/spec/local");
+    let api = fixtures::with(api, "/spec/contextRef", json!({"name": "dev"}));
+    let mut api = fixtures::with(api, "/spec/name", json!(name));
+    api["metadata"]["uid"] = json!("6f2c1c3e-0000-4000-8000-000000000001");
+    api["metadata"]["generation"] = json!(1);
+    api["metadata"]["creationTimestamp"] = json!("2026-11-21T00:00:00Z");
+    api
 }
 
 /// An AdmissionReview with every field the API server sends.
@@ -505,6 +500,31 @@ async fn probes_and_metrics() {
         text.contains("gko_admission_review_duration_seconds_count{webhook=\"validate\"} 1"),
         "{text}"
     );
+
+    // Every violation and warning is counted by its rule id and effect.
+    let mut broken = api_object("b", "/b");
+    broken["spec"]["plans"] = json!([]);
+    broken["spec"]["description"] = json!("");
+    s.post(
+        "/validate",
+        &review(
+            "m3",
+            "CREATE",
+            "ApiDefinition",
+            "b",
+            broken,
+            Value::Null,
+            false,
+        ),
+    )
+    .await;
+    let text = metrics_text(&plain, &s.probes).await;
+    for line in [
+        "gko_admission_violations_total{rule=\"api-plans-missing\",effect=\"deny\"} 1",
+        "gko_admission_violations_total{rule=\"api-description-missing\",effect=\"warn\"} 1",
+    ] {
+        assert!(text.contains(line), "{line} in {text}");
+    }
 
     // A kind or operation gko does not know is counted as `unknown`, never copied from the
     // request (a client must not be able to grow the label set).

@@ -1,11 +1,15 @@
 //! Rules for `ApiResource`.
 
+use super::rules::{
+    RESOURCE_CONFIGURATION_MISSING, RESOURCE_IN_USE, RESOURCE_NAME_MISSING, RESOURCE_SPEC_MISSING,
+    RESOURCE_TYPE_MISSING, RESOURCE_TYPE_UNKNOWN,
+};
 use super::{describe_referrers, Ctx, Doc, Verdict};
 use crate::crd::api_resource::ApiResourceSpec;
 use crate::model::ObjectKey;
 
 /// Resource types of the Gravitee distribution (APIM 3.x and 4.x).
-pub const KNOWN_TYPES: [&str; 10] = [
+pub(crate) const KNOWN_TYPES: [&str; 10] = [
     "cache",
     "cache-redis",
     "oauth2",
@@ -18,11 +22,11 @@ pub const KNOWN_TYPES: [&str; 10] = [
     "content-provider-inline-resource",
 ];
 
-pub fn is_known_type(t: &str) -> bool {
+pub(crate) fn is_known_type(t: &str) -> bool {
     KNOWN_TYPES.contains(&t)
 }
 
-pub fn unknown_type_message(t: &str) -> String {
+pub(crate) fn unknown_type_message(t: &str) -> String {
     format!(
         "\"{t}\" is not a resource type of the Gravitee distribution ({}); fine for a custom plugin, otherwise fix the type",
         KNOWN_TYPES.join(", ")
@@ -30,57 +34,75 @@ pub fn unknown_type_message(t: &str) -> String {
 }
 
 /// Runs every ApiResource rule on `object`.
-pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
+pub(crate) fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
-        verdict.deny_missing_spec("is required; an ApiResource needs name, type and configuration");
+        verdict.deny_missing_spec(
+            &RESOURCE_SPEC_MISSING,
+            "is required; an ApiResource needs name, type and configuration",
+        );
         return;
     };
     let Ok(spec) = <ApiResourceSpec as serde::Deserialize>::deserialize(spec_value) else {
         return;
     };
-    required_fields(&spec, verdict);
+    name_set(&spec, verdict);
+    type_set(&spec, verdict);
+    configuration_set(&spec, verdict);
     known_type(&spec, verdict);
     super::templating::check_references(ctx, spec_value, "spec", verdict);
 }
 
-/// Rule: `name`, `type` and `configuration` are present.
-pub fn required_fields(spec: &ApiResourceSpec, verdict: &mut Verdict) {
+/// Rule `resource-name-missing`: `name` is present.
+fn name_set(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if spec.name.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        verdict.deny(
+        verdict.raise(
+            &RESOURCE_NAME_MISSING,
             "spec.name",
             "is required; it is the name policies use to find the resource",
         );
     }
+}
+
+/// Rule `resource-type-missing`: `type` is present.
+fn type_set(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if spec.type_.as_deref().is_none_or(|s| s.trim().is_empty()) {
-        verdict.deny(
+        verdict.raise(
+            &RESOURCE_TYPE_MISSING,
             "spec.type",
             "is required, e.g. cache, cache-redis, oauth2, oauth2-am-resource",
         );
     }
+}
+
+/// Rule `resource-configuration-missing`: `configuration` is present.
+fn configuration_set(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if spec.configuration.is_none() {
-        verdict.deny(
+        verdict.raise(
+            &RESOURCE_CONFIGURATION_MISSING,
             "spec.configuration",
             "is required; add the resource's configuration block",
         );
     }
 }
 
-/// Rule: an unknown `type` is a warning (custom plugins exist), never a denial.
-pub fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
+/// Rule `resource-type-unknown`: an unknown `type` is a warning (custom plugins exist), never a
+/// denial.
+fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     if let Some(t) = spec.type_.as_deref().filter(|t| !t.trim().is_empty()) {
         if !crate::model::template::is_template(t) && !is_known_type(t) {
-            verdict.warn("spec.type", unknown_type_message(t));
+            verdict.raise(&RESOURCE_TYPE_UNKNOWN, "spec.type", unknown_type_message(t));
         }
     }
 }
 
-/// Rule (DELETE): a resource still referenced by ApiDefinitions cannot be deleted.
-pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
+/// Rule `resource-in-use` (DELETE): a resource still referenced by ApiDefinitions cannot be deleted.
+pub(crate) fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
     let referrers = ctx
         .lookup
         .resource_users(&ObjectKey::new(ctx.namespace, ctx.name));
     if !referrers.is_empty() {
-        verdict.deny(
+        verdict.raise(
+            &RESOURCE_IN_USE,
             "metadata.name",
             format!(
                 "the resource is still used by {}; remove it from their spec.resources first",

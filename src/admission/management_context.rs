@@ -1,13 +1,23 @@
 //! Rules for `ManagementContext`.
 
+use super::rules::{
+    CONTEXT_AUTH_EMPTY, CONTEXT_AUTH_IGNORED_WITH_CLOUD, CONTEXT_AUTH_MISSING,
+    CONTEXT_AUTH_SEVERAL, CONTEXT_BASE_URL_INVALID, CONTEXT_BASE_URL_MISSING,
+    CONTEXT_CLOUD_SECRET_KEY_MISSING, CONTEXT_CLOUD_SECRET_NOT_FOUND,
+    CONTEXT_CLOUD_TOKEN_AND_SECRET, CONTEXT_CLOUD_TOKEN_MISSING, CONTEXT_ENVIRONMENT_ID_MISSING,
+    CONTEXT_IN_USE, CONTEXT_ORGANIZATION_ID_MISSING, CONTEXT_PASSWORD_MISSING,
+    CONTEXT_SECRET_KEYS_MISSING, CONTEXT_SECRET_NOT_FOUND, CONTEXT_SECRET_REF_NAME_EMPTY,
+    CONTEXT_SPEC_MISSING, CONTEXT_USERNAME_MISSING,
+};
 use super::{describe_referrers, Ctx, Doc, Verdict};
 use crate::crd::management_context::{ContextAuth, ManagementContextSpec};
 use crate::model::ObjectKey;
 
 /// Runs every ManagementContext rule on `object`.
-pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
+pub(crate) fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     let Some(spec_value) = object.get("spec") else {
         verdict.deny_missing_spec(
+            &CONTEXT_SPEC_MISSING,
             "is required; a ManagementContext needs baseUrl, organizationId, environmentId and auth",
         );
         return;
@@ -19,17 +29,20 @@ pub fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
         cloud(ctx, &spec, verdict);
     } else {
         base_url(&spec, verdict);
-        ids(&spec, verdict);
+        organization_id(&spec, verdict);
+        environment_id(&spec, verdict);
         auth_exactly_one(&spec, verdict);
         secret_ref_resolves(ctx, &spec, verdict);
     }
     super::templating::check_references(ctx, spec_value, "spec", verdict);
 }
 
-/// Rule: `spec.baseUrl` is an absolute http(s) URL.
-pub fn base_url(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+/// Rules `context-base-url-missing`, `context-base-url-invalid`: `spec.baseUrl` is an absolute
+/// http(s) URL.
+fn base_url(spec: &ManagementContextSpec, verdict: &mut Verdict) {
     match spec.base_url.as_deref().map(str::trim) {
-        None | Some("") => verdict.deny(
+        None | Some("") => verdict.raise(
+            &CONTEXT_BASE_URL_MISSING,
             "spec.baseUrl",
             "is required; give the Management API URL, e.g. https://apim.example.com",
         ),
@@ -39,7 +52,8 @@ pub fn base_url(spec: &ManagementContextSpec, verdict: &mut Verdict) {
                     && u.host_str().is_some_and(|h| !h.is_empty())
             });
             if !ok {
-                verdict.deny(
+                verdict.raise(
+                    &CONTEXT_BASE_URL_INVALID,
                     "spec.baseUrl",
                     format!("\"{url}\" is not an absolute http(s) URL; write it like https://apim.example.com"),
                 );
@@ -48,35 +62,43 @@ pub fn base_url(spec: &ManagementContextSpec, verdict: &mut Verdict) {
     }
 }
 
-/// Rule: `spec.organizationId` and `spec.environmentId` are not empty.
-pub fn ids(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+/// Rule `context-organization-id-missing`: `spec.organizationId` is not empty.
+fn organization_id(spec: &ManagementContextSpec, verdict: &mut Verdict) {
     if spec
         .organization_id
         .as_deref()
         .is_none_or(|s| s.trim().is_empty())
     {
-        verdict.deny(
+        verdict.raise(
+            &CONTEXT_ORGANIZATION_ID_MISSING,
             "spec.organizationId",
             "is required; give the APIM organization id, e.g. DEFAULT",
         );
     }
+}
+
+/// Rule `context-environment-id-missing`: `spec.environmentId` is not empty.
+fn environment_id(spec: &ManagementContextSpec, verdict: &mut Verdict) {
     if spec
         .environment_id
         .as_deref()
         .is_none_or(|s| s.trim().is_empty())
     {
-        verdict.deny(
+        verdict.raise(
+            &CONTEXT_ENVIRONMENT_ID_MISSING,
             "spec.environmentId",
             "is required; give the APIM environment id, e.g. DEFAULT",
         );
     }
 }
 
-/// Rule: exactly one of `auth.bearerToken`, `auth.credentials` (username and password) and
-/// `auth.secretRef`.
-pub fn auth_exactly_one(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+/// Rules `context-auth-missing`, `context-auth-empty`, `context-auth-several`,
+/// `context-username-missing`, `context-password-missing`: exactly one of `auth.bearerToken`,
+/// `auth.credentials` (username and password) and `auth.secretRef`.
+fn auth_exactly_one(spec: &ManagementContextSpec, verdict: &mut Verdict) {
     let Some(auth) = &spec.auth else {
-        verdict.deny(
+        verdict.raise(
+            &CONTEXT_AUTH_MISSING,
             "spec.auth",
             "is required; set exactly one of bearerToken, credentials (username and password) or secretRef",
         );
@@ -84,12 +106,14 @@ pub fn auth_exactly_one(spec: &ManagementContextSpec, verdict: &mut Verdict) {
     };
     let set = configured_methods(auth);
     match set.len() {
-        0 => verdict.deny(
+        0 => verdict.raise(
+            &CONTEXT_AUTH_EMPTY,
             "spec.auth",
             "is empty; set exactly one of bearerToken, credentials (username and password) or secretRef",
         ),
         1 => {}
-        _ => verdict.deny(
+        _ => verdict.raise(
+            &CONTEXT_AUTH_SEVERAL,
             "spec.auth",
             format!("sets {}; keep exactly one of them", set.join(" and ")),
         ),
@@ -98,13 +122,15 @@ pub fn auth_exactly_one(spec: &ManagementContextSpec, verdict: &mut Verdict) {
         let user = c.username.as_deref().is_some_and(|s| !s.is_empty());
         let pass = c.password.as_deref().is_some_and(|s| !s.is_empty());
         if !user {
-            verdict.deny(
+            verdict.raise(
+                &CONTEXT_USERNAME_MISSING,
                 "spec.auth.credentials.username",
                 "is required with credentials; set both username and password",
             );
         }
         if !pass {
-            verdict.deny(
+            verdict.raise(
+                &CONTEXT_PASSWORD_MISSING,
                 "spec.auth.credentials.password",
                 "is required with credentials; set both username and password",
             );
@@ -126,14 +152,15 @@ fn configured_methods(auth: &ContextAuth) -> Vec<&'static str> {
     set
 }
 
-/// Rule: `auth.secretRef` names an existing Secret holding `bearerToken`, or `username` and
-/// `password`.
-pub fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
+/// Rules `context-secret-ref-name-empty`, `context-secret-not-found`, `context-secret-keys-missing`:
+/// `auth.secretRef` names an existing Secret holding `bearerToken`, or `username` and `password`.
+fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
     let Some(r) = spec.auth.as_ref().and_then(|a| a.secret_ref.as_ref()) else {
         return;
     };
     if r.name.trim().is_empty() {
-        verdict.deny(
+        verdict.raise(
+            &CONTEXT_SECRET_REF_NAME_EMPTY,
             "spec.auth.secretRef.name",
             "is empty; name the Secret holding the credentials",
         );
@@ -141,7 +168,8 @@ pub fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict:
     }
     let ns = r.namespace_or(ctx.namespace);
     match ctx.lookup.secret_keys(ns, &r.name) {
-        None => verdict.deny_reference(
+        None => verdict.raise(
+            &CONTEXT_SECRET_NOT_FOUND,
             "spec.auth.secretRef",
             format!("Secret {ns}/{} does not exist; create it with key bearerToken, or keys username and password", r.name),
         ),
@@ -150,7 +178,8 @@ pub fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict:
             let basic = keys.contains("username") && keys.contains("password");
             if !token && !basic {
                 let have: Vec<&str> = keys.iter().map(String::as_str).collect();
-                verdict.deny_reference(
+                verdict.raise(
+                    &CONTEXT_SECRET_KEYS_MISSING,
                     "spec.auth.secretRef",
                     format!(
                         "Secret {ns}/{} has neither key bearerToken nor keys username and password (it has: {}); add them",
@@ -163,28 +192,36 @@ pub fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict:
     }
 }
 
-/// Rule (Gravitee Cloud contexts): exactly one of `cloud.token` and `cloud.secretRef`, and the
-/// Secret holds `cloudToken`; `auth` is not used with `cloud`.
-pub fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
+/// Rules `context-cloud-*` and `context-auth-ignored-with-cloud` (Gravitee Cloud contexts): exactly
+/// one of `cloud.token` and `cloud.secretRef`, and the Secret holds `cloudToken`; `auth` is not used
+/// with `cloud`.
+fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
     let Some(cloud) = &spec.cloud else { return };
     let token = cloud.token.as_deref().is_some_and(|t| !t.is_empty());
     match (token, &cloud.secret_ref) {
-        (true, Some(_)) => verdict.deny("spec.cloud", "sets both token and secretRef; keep one"),
-        (false, None) => verdict.deny(
+        (true, Some(_)) => verdict.raise(
+            &CONTEXT_CLOUD_TOKEN_AND_SECRET,
+            "spec.cloud",
+            "sets both token and secretRef; keep one",
+        ),
+        (false, None) => verdict.raise(
+            &CONTEXT_CLOUD_TOKEN_MISSING,
             "spec.cloud",
             "needs a token or a secretRef to a Secret with key cloudToken",
         ),
         (false, Some(r)) => {
             let ns = r.namespace_or(ctx.namespace);
             match ctx.lookup.secret_keys(ns, &r.name) {
-                None => verdict.deny_reference(
+                None => verdict.raise(
+                    &CONTEXT_CLOUD_SECRET_NOT_FOUND,
                     "spec.cloud.secretRef",
                     format!(
                         "Secret {ns}/{} does not exist; create it with key cloudToken",
                         r.name
                     ),
                 ),
-                Some(keys) if !keys.contains("cloudToken") => verdict.deny_reference(
+                Some(keys) if !keys.contains("cloudToken") => verdict.raise(
+                    &CONTEXT_CLOUD_SECRET_KEY_MISSING,
                     "spec.cloud.secretRef",
                     format!("Secret {ns}/{} has no key cloudToken; add it", r.name),
                 ),
@@ -194,17 +231,22 @@ pub fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict)
         (true, None) => {}
     }
     if spec.auth.is_some() {
-        verdict.warn("spec.auth", "is ignored when spec.cloud is set; remove it");
+        verdict.raise(
+            &CONTEXT_AUTH_IGNORED_WITH_CLOUD,
+            "spec.auth",
+            "is ignored when spec.cloud is set; remove it",
+        );
     }
 }
 
-/// Rule (DELETE): a context still referenced by ApiDefinitions cannot be deleted.
-pub fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
+/// Rule `context-in-use` (DELETE): a context still referenced by ApiDefinitions cannot be deleted.
+pub(crate) fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
     let referrers = ctx
         .lookup
         .context_users(&ObjectKey::new(ctx.namespace, ctx.name));
     if !referrers.is_empty() {
-        verdict.deny(
+        verdict.raise(
+            &CONTEXT_IN_USE,
             "metadata.name",
             format!(
                 "the context is still used by {}; delete those ApiDefinitions or point their spec.contextRef to another context first",

@@ -5,19 +5,21 @@
 //! function in the kind's module. A denial is a normal [`Verdict`], never an error.
 
 pub mod api_definition;
-pub mod api_resource;
+pub(crate) mod api_resource;
 pub mod budget;
 pub mod dry_run;
 pub mod lookup;
-pub mod management_context;
+pub(crate) mod management_context;
 pub mod patch;
 pub mod review;
-pub mod rules_view;
+pub(crate) mod rules;
+pub(crate) mod rules_view;
 pub mod schema;
-pub mod templating;
+pub(crate) mod templating;
 
 use serde_json::Value;
 
+pub use self::rules::{Effect, Rule, RULES};
 use crate::crd::Kind;
 pub use crate::model::Doc;
 use crate::model::ObjectKey;
@@ -33,7 +35,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub fn parse(s: &str) -> Option<Operation> {
+    pub(crate) fn parse(s: &str) -> Option<Operation> {
         match s {
             "CREATE" => Some(Operation::Create),
             "UPDATE" => Some(Operation::Update),
@@ -43,7 +45,7 @@ impl Operation {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operation::Create => "CREATE",
             Operation::Update => "UPDATE",
@@ -79,7 +81,7 @@ pub type DocRequest<'a> = Request<'a, Doc<'a>>;
 
 impl<'a, O> Request<'a, O> {
     /// The same request with other objects.
-    pub fn with_objects<'b, P>(
+    pub(crate) fn with_objects<'b, P>(
         &self,
         object: Option<&'b P>,
         old_object: Option<&'b P>,
@@ -98,9 +100,12 @@ impl<'a, O> Request<'a, O> {
     }
 }
 
-/// One reason to deny: the field path (`spec.plans[1].security`) and what is wrong and how to fix it.
+/// One reason to deny (or to warn): the rule raising it, the field path (`spec.plans[1].security`)
+/// and what is wrong and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Violation {
+    /// The id of the [`Rule`] (see [`rules::RULES`]).
+    pub rule: &'static str,
     pub field: String,
     pub message: String,
     pub cause: Cause,
@@ -117,11 +122,12 @@ pub enum Cause {
 }
 
 impl Violation {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(rule: &Rule, field: impl Into<String>, message: impl Into<String>) -> Self {
         Violation {
+            rule: rule.id,
             field: field.into(),
             message: message.into(),
-            cause: Cause::Rule,
+            cause: rule.cause,
         }
     }
 }
@@ -144,35 +150,31 @@ impl Verdict {
         self.violations.is_empty()
     }
 
-    pub fn deny(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.violations.push(Violation::new(field, message));
-    }
-
-    /// A denial because a referenced object does not exist (or lacks what is needed).
-    pub fn deny_reference(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        let mut v = Violation::new(field, message);
-        v.cause = Cause::Reference;
-        self.violations.push(v);
-    }
-
-    /// A denial from the schema check.
-    pub fn deny_schema(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        let mut v = Violation::new(field, message);
-        v.cause = Cause::Schema;
-        self.violations.push(v);
-    }
-
-    /// Denies a missing `spec` with a message saying what it needs. The schema check reports
-    /// `spec` as required already: that violation gets the better message instead of a second one.
-    pub fn deny_missing_spec(&mut self, message: &str) {
-        match self.violations.iter_mut().find(|v| v.field == "spec") {
-            Some(existing) => existing.message = message.to_string(),
-            None => self.deny("spec", message),
+    /// Records that `rule` is broken at `field`: a violation or a warning, by the rule's effect.
+    pub(crate) fn raise(
+        &mut self,
+        rule: &Rule,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        let v = Violation::new(rule, field, message);
+        match rule.effect {
+            Effect::Deny => self.violations.push(v),
+            Effect::Warn => self.warnings.push(v),
         }
     }
 
-    pub fn warn(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.warnings.push(Violation::new(field, message));
+    /// Denies a missing `spec` with a message saying what it needs. The schema check reports
+    /// `spec` as required already: that violation gets the better message (and `rule`'s id)
+    /// instead of a second one.
+    pub(crate) fn deny_missing_spec(&mut self, rule: &Rule, message: &str) {
+        match self.violations.iter_mut().find(|v| v.field == "spec") {
+            Some(existing) => {
+                existing.message = message.to_string();
+                existing.rule = rule.id;
+            }
+            None => self.raise(rule, "spec", message),
+        }
     }
 
     /// One line naming the object and every violation, as the API server shows it after
@@ -199,11 +201,11 @@ pub struct Settings {
 }
 
 /// Context handed to every rule.
-pub struct Ctx<'a> {
-    pub namespace: &'a str,
-    pub name: &'a str,
-    pub lookup: &'a dyn Lookup,
-    pub settings: &'a Settings,
+pub(crate) struct Ctx<'a> {
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) lookup: &'a dyn Lookup,
+    pub(crate) settings: &'a Settings,
 }
 
 /// The validation engine.
@@ -228,7 +230,7 @@ impl Engine {
     }
 
     /// Validates one admission request. Never fails: malformed objects are denials.
-    pub fn validate_doc(&self, req: &DocRequest<'_>, lookup: &dyn Lookup) -> Verdict {
+    pub(crate) fn validate_doc(&self, req: &DocRequest<'_>, lookup: &dyn Lookup) -> Verdict {
         let ctx = Ctx {
             namespace: req.namespace,
             name: req.name,
@@ -251,7 +253,11 @@ impl Engine {
             Operation::Create | Operation::Update => {
                 let Some(object) = req.object else {
                     let mut verdict = Verdict::default();
-                    verdict.deny("object", "the request carries no object to validate");
+                    verdict.raise(
+                        &rules::REQUEST_OBJECT_MISSING,
+                        "object",
+                        "the request carries no object to validate",
+                    );
                     return verdict;
                 };
                 if req.operation == Operation::Update && is_being_deleted(object) {
@@ -301,7 +307,7 @@ fn demote_to_warnings(verdict: &mut Verdict) {
 }
 
 /// Joins field path segments: `field("spec.plans", 1)` style helpers for rules.
-pub fn at(base: &str, index: usize, rest: &str) -> String {
+pub(crate) fn at(base: &str, index: usize, rest: &str) -> String {
     if rest.is_empty() {
         format!("{base}[{index}]")
     } else {
@@ -310,7 +316,7 @@ pub fn at(base: &str, index: usize, rest: &str) -> String {
 }
 
 /// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
-pub fn describe_referrers(mut referrers: Vec<ObjectKey>) -> String {
+pub(crate) fn describe_referrers(mut referrers: Vec<ObjectKey>) -> String {
     referrers.sort();
     const SHOWN: usize = 5;
     let count = referrers.len();

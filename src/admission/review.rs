@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use super::budget::{self, Stage};
 use super::dry_run::{ApimDryRun, DryRunFindings};
 use super::lookup::Resolver;
-use super::{patch, Doc, Engine, Operation, Request};
+use super::rules::{API_APIM_DRY_RUN_DENIED, API_APIM_DRY_RUN_WARNING};
+use super::{patch, Doc, Effect, Engine, Operation, Request, Verdict};
 use crate::crd::{Kind, GROUP};
 
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
@@ -80,6 +81,9 @@ pub struct Reviewed {
     pub outcome: Outcome,
     /// Set when a part of the review ran out of the review budget.
     pub out_of_budget: Option<Stage>,
+    /// The rule of every violation and warning of a validating review, with the effect it had
+    /// (a denial demoted to a warning counts as a warning). Empty for a mutating review.
+    pub raised: Vec<(&'static str, Effect)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +96,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Allowed => "allowed",
             Outcome::Patched => "patched",
@@ -136,7 +140,7 @@ fn status(code: u16, message: &str) -> Value {
 }
 
 /// What review handling reads of an object, in either representation.
-pub trait Object {
+pub(crate) trait Object {
     fn is_null(&self) -> bool;
     fn metadata_name(&self) -> Option<&str>;
 }
@@ -266,6 +270,30 @@ fn reviewed<O>(req: &RequestIn<O>, response: ResponseOut, outcome: Outcome) -> R
         outcome,
         body: review(response),
         out_of_budget: None,
+        raised: Vec::new(),
+    }
+}
+
+/// One log line per violation (`denied`) and warning (`warned`), each with its rule id.
+fn log_verdict<O>(req: &RequestIn<O>, name: &str, verdict: &Verdict) {
+    for (effect, list) in [
+        (Effect::Deny, &verdict.violations),
+        (Effect::Warn, &verdict.warnings),
+    ] {
+        for v in list {
+            tracing::info!(
+                uid = %req.uid,
+                kind = %req.kind.kind,
+                namespace = %req.namespace,
+                name,
+                rule = v.rule,
+                effect = effect.as_str(),
+                field = %v.field,
+                message = %v.message,
+                "{}",
+                if effect == Effect::Deny { "denied" } else { "warned" }
+            );
+        }
     }
 }
 
@@ -345,13 +373,28 @@ pub async fn validate(
             }
         };
         for warning in findings.warnings {
-            verdict.warn("spec", format!("APIM dry run: {warning}"));
+            verdict.raise(
+                &API_APIM_DRY_RUN_WARNING,
+                "spec",
+                format!("APIM dry run: {warning}"),
+            );
         }
         for denial in findings.denials {
-            verdict.deny("spec", format!("APIM dry run: {denial}"));
+            verdict.raise(
+                &API_APIM_DRY_RUN_DENIED,
+                "spec",
+                format!("APIM dry run: {denial}"),
+            );
         }
     }
     let name = checked.request.name;
+    log_verdict(req, name, &verdict);
+    let raised = verdict
+        .violations
+        .iter()
+        .map(|v| (v.rule, Effect::Deny))
+        .chain(verdict.warnings.iter().map(|v| (v.rule, Effect::Warn)))
+        .collect();
     let warnings = verdict.warning_lines(checked.kind, &req.namespace, name);
     let (response, outcome) = if verdict.allowed() {
         (
@@ -376,9 +419,11 @@ pub async fn validate(
             Outcome::Denied,
         )
     };
-    let mut out = reviewed(req, response, outcome);
-    out.out_of_budget = out_of_budget;
-    out
+    Reviewed {
+        raised,
+        out_of_budget,
+        ..reviewed(req, response, outcome)
+    }
 }
 
 /// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the

@@ -16,7 +16,7 @@ use super::Doc;
 use crate::crd::api_definition::ApiDefinitionSpec;
 
 /// Decodes `spec` for the rules: every field but `spec.flows` and `spec.plans[].flows` (left `None`).
-pub fn decode_spec(spec: &Doc<'_>) -> Result<ApiDefinitionSpec, serde_json::Error> {
+pub(crate) fn decode_spec(spec: &Doc<'_>) -> Result<ApiDefinitionSpec, serde_json::Error> {
     ApiDefinitionSpec::deserialize(View {
         value: spec,
         level: Level::Spec,

@@ -11,6 +11,10 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::Validator;
 use serde_json::Value;
 
+use super::rules::{
+    SCHEMA_ENUM, SCHEMA_INVALID, SCHEMA_REQUIRED, SCHEMA_TYPE, SCHEMA_UNAVAILABLE,
+    SCHEMA_UNKNOWN_FIELD,
+};
 use super::Verdict;
 use crate::crd::Kind;
 use crate::model::doc::{Doc, DocJson};
@@ -36,11 +40,6 @@ fn compiled(kind: Kind) -> &'static Compiled {
             .ok();
         Compiled { validator, schema }
     })
-}
-
-/// The JSON Schema used for `kind` (the CRD schema with closed objects).
-pub fn json_schema(kind: Kind) -> &'static Value {
-    &compiled(kind).schema
 }
 
 /// Adds `additionalProperties: false` to every object schema with `properties`, except those that
@@ -79,10 +78,11 @@ pub fn check_value(kind: Kind, object: &Value, verdict: &mut Verdict) {
 }
 
 /// Checks `object` against the schema of `kind`, adding one violation per schema error.
-pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
+pub(crate) fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
     let compiled = compiled(kind);
     let Some(validator) = compiled.validator.as_ref() else {
-        verdict.deny_schema(
+        verdict.raise(
+            &SCHEMA_UNAVAILABLE,
             "",
             format!("internal error: the {kind} schema could not be compiled; report this bug"),
         );
@@ -104,7 +104,8 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
                         Some(best) => format!("did you mean `{best}`? "),
                         None => String::new(),
                     };
-                    verdict.deny_schema(
+                    verdict.raise(
+                        &SCHEMA_UNKNOWN_FIELD,
                         join(&path, name),
                         format!(
                             "unknown field `{name}`: it is not part of the {kind} schema; {hint}remove it or correct its spelling"
@@ -117,7 +118,8 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
                     .as_array()
                     .map(|a| a.iter().map(plain).collect())
                     .unwrap_or_default();
-                verdict.deny_schema(
+                verdict.raise(
+                    &SCHEMA_ENUM,
                     path,
                     format!(
                         "{} is not a valid value; use one of {}",
@@ -131,7 +133,8 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
                     TypeKind::Single(t) => t.to_string(),
                     TypeKind::Multiple(set) => format!("{set:?}"),
                 };
-                verdict.deny_schema(
+                verdict.raise(
+                    &SCHEMA_TYPE,
                     path,
                     format!(
                         "must be of type {expected}, but {} is {}; change the value's type",
@@ -142,9 +145,9 @@ pub fn check(kind: Kind, object: &Doc<'_>, verdict: &mut Verdict) {
             }
             ValidationErrorKind::Required { property } => {
                 let name = plain(property);
-                verdict.deny_schema(join(&path, &name), "is required; add it");
+                verdict.raise(&SCHEMA_REQUIRED, join(&path, &name), "is required; add it");
             }
-            _ => verdict.deny_schema(path, format!("{error}; fix the value")),
+            _ => verdict.raise(&SCHEMA_INVALID, path, format!("{error}; fix the value")),
         }
     }
 }
@@ -177,7 +180,7 @@ fn join(base: &str, name: &str) -> String {
 
 /// Turns a JSON pointer into the dotted path users know: `/spec/plans/1/security` becomes
 /// `spec.plans[1].security` (an index only where the instance has an array).
-pub fn field_path(instance: &Value, pointer: &str) -> String {
+pub(crate) fn field_path(instance: &Value, pointer: &str) -> String {
     let mut out = String::new();
     let mut node = Some(instance);
     for raw in pointer.split('/').skip(1) {

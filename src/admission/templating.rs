@@ -2,11 +2,13 @@
 //! (optionally `namespace/name/key`), replaced by the Secret's or ConfigMap's value at reconcile
 //! time. Validation checks that what a template names exists, and other rules skip templated values.
 
+use super::rules::{TEMPLATE_KEY_MISSING, TEMPLATE_NOT_UNDERSTOOD, TEMPLATE_SOURCE_NOT_FOUND};
 use super::{Ctx, Doc, Verdict};
 pub use crate::model::template::{is_template, parse, Source, TemplateRef};
 
-/// Rule: every template in `spec` names a Secret or ConfigMap that exists and holds the key.
-pub fn check_references(ctx: &Ctx<'_>, spec: &Doc<'_>, path: &str, verdict: &mut Verdict) {
+/// Rules `template-not-understood`, `template-source-not-found`, `template-key-missing`: every
+/// template in `spec` is understood and names a Secret or ConfigMap that exists and holds the key.
+pub(crate) fn check_references(ctx: &Ctx<'_>, spec: &Doc<'_>, path: &str, verdict: &mut Verdict) {
     // Most specs hold no template: one plain pass first, the walk that keeps its way down (for the
     // field paths) only when there is one.
     if !holds_template(spec) {
@@ -45,7 +47,8 @@ fn walk<'a>(
             let path = render(root, trail);
             for parsed in parse(s) {
                 match parsed {
-                    Err(text) => verdict.deny(
+                    Err(text) => verdict.raise(
+                        &TEMPLATE_NOT_UNDERSTOOD,
                         path.as_str(),
                         format!(
                             "template `{text}` is not understood; write [[ secret `name/key` ]] or [[ configmap `name/key` ]]"
@@ -95,14 +98,16 @@ fn check_one(ctx: &Ctx<'_>, t: &TemplateRef, path: &str, verdict: &mut Verdict) 
     };
     let kind = t.source.kind();
     match keys {
-        None => verdict.deny_reference(
+        None => verdict.raise(
+            &TEMPLATE_SOURCE_NOT_FOUND,
             path,
             format!(
                 "the template refers to {kind} {ns}/{}, which does not exist; create it with key `{}` or fix the template",
                 t.name, t.key
             ),
         ),
-        Some(keys) if !keys.contains(&t.key) => verdict.deny_reference(
+        Some(keys) if !keys.contains(&t.key) => verdict.raise(
+            &TEMPLATE_KEY_MISSING,
             path,
             format!(
                 "the template refers to key `{}` of {kind} {ns}/{}, which has no such key; add the key or fix the template",

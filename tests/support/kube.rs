@@ -249,45 +249,6 @@ pub async fn token_secret(client: &Client, ns: &str, name: &str, token: &str) ->
     .await
 }
 
-/// A context reading its token from Secret `secret`.
-pub fn context_json(ns: &str, name: &str, base_url: &str, env: &str, secret: &str) -> Value {
-    json!({
-        "apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"baseUrl": base_url, "organizationId": "DEFAULT", "environmentId": env,
-                 "auth": {"secretRef": {"name": secret}}}
-    })
-}
-
-/// An API with two plans, on `path`, pushed to context `context` (`ns/name` or `name`).
-pub fn api_json(ns: &str, name: &str, context: Option<&str>, path: &str) -> Value {
-    let mut spec = json!({
-        "name": name, "version": "1.0", "description": "test API",
-        "proxy": {"virtual_hosts": [{"path": path}],
-                  "groups": [{"name": "default", "endpoints": [{"name": "e", "target": "https://backend.example"}]}]},
-        "plans": [{"name": "free", "security": "KEY_LESS"}, {"name": "gold", "security": "API_KEY"}],
-        "local": false,
-    });
-    if let Some(context) = context {
-        let (cns, cname) = context.split_once('/').unwrap_or((ns, context));
-        spec["contextRef"] = json!({"name": cname, "namespace": cns});
-    }
-    json!({
-        "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiDefinition",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": spec,
-    })
-}
-
-pub fn resource_json(ns: &str, name: &str, ttl: i64) -> Value {
-    json!({
-        "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiResource",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {"name": "shared-cache", "type": "cache", "enabled": true,
-                 "configuration": {"timeToLiveSeconds": ttl, "maxEntriesLocalHeap": 1000}}
-    })
-}
-
 /// The condition `type_` of an object's status as (status, reason).
 pub fn condition(status: Option<&Value>, type_: &str) -> Option<(String, String)> {
     status?

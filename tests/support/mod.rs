@@ -3,5 +3,6 @@
 
 pub mod apim;
 pub mod cluster;
+pub mod fixtures;
 pub mod kube;
 pub mod proxy;

@@ -1,0 +1,380 @@
+//! ManagementContext rules, its Gravitee Cloud variant and its DELETE rule.
+
+use super::*;
+
+const ONE_OF: &str =
+    "set exactly one of bearerToken, credentials (username and password) or secretRef";
+
+fn credentials_secret() -> Value {
+    secret("apim-credentials", &["username", "password"])
+}
+
+fn with_auth(auth: Value) -> Value {
+    with(context(), "/spec/auth", auth)
+}
+
+#[test]
+fn the_fixture_is_valid() {
+    assert_allowed(&create(&context(), &[credentials_secret()]));
+}
+
+#[test]
+fn a_bearer_token_is_enough() {
+    assert_allowed(&create(&with_auth(json!({"bearerToken": "t0k3n"})), &[]));
+}
+
+#[test]
+fn credentials_are_enough() {
+    let c = with_auth(json!({"credentials": {"username": "admin", "password": "admin"}}));
+    assert_allowed(&create(&c, &[]));
+}
+
+#[test]
+fn base_url_is_required() {
+    assert_denied(
+        &create(
+            &without(context(), "/spec/baseUrl"),
+            &[credentials_secret()],
+        ),
+        &[rule(
+            "context-base-url-missing",
+            "spec.baseUrl",
+            "is required; give the Management API URL, e.g. https://apim.example.com",
+        )],
+    );
+}
+
+#[test]
+fn base_url_is_an_absolute_http_url() {
+    for ok in ["http://apim:8083", "https://apim.example.com/management"] {
+        let c = with(context(), "/spec/baseUrl", json!(ok));
+        assert_allowed(&create(&c, &[credentials_secret()]));
+    }
+    for bad in ["apim.example.com", "ftp://apim.example.com", "/management"] {
+        let c = with(context(), "/spec/baseUrl", json!(bad));
+        assert_denied(
+            &create(&c, &[credentials_secret()]),
+            &[rule("context-base-url-invalid", 
+                "spec.baseUrl",
+                &format!("\"{bad}\" is not an absolute http(s) URL; write it like https://apim.example.com"),
+            )],
+        );
+    }
+}
+
+#[test]
+fn organization_and_environment_are_required() {
+    let c = with(context(), "/spec/organizationId", json!(""));
+    let c = without(c, "/spec/environmentId");
+    assert_denied(
+        &create(&c, &[credentials_secret()]),
+        &[
+            rule(
+                "context-organization-id-missing",
+                "spec.organizationId",
+                "is required; give the APIM organization id, e.g. DEFAULT",
+            ),
+            rule(
+                "context-environment-id-missing",
+                "spec.environmentId",
+                "is required; give the APIM environment id, e.g. DEFAULT",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn auth_is_required() {
+    assert_denied(
+        &create(&without(context(), "/spec/auth"), &[]),
+        &[rule(
+            "context-auth-missing",
+            "spec.auth",
+            &format!("is required; {ONE_OF}"),
+        )],
+    );
+    assert_denied(
+        &create(&with_auth(json!({})), &[]),
+        &[rule(
+            "context-auth-empty",
+            "spec.auth",
+            &format!("is empty; {ONE_OF}"),
+        )],
+    );
+    assert_denied(
+        &create(&with_auth(json!({"bearerToken": ""})), &[]),
+        &[rule(
+            "context-auth-empty",
+            "spec.auth",
+            &format!("is empty; {ONE_OF}"),
+        )],
+    );
+}
+
+#[test]
+fn exactly_one_auth_method() {
+    let c = with_auth(json!({"bearerToken": "t", "secretRef": {"name": "apim-credentials"}}));
+    assert_denied(
+        &create(&c, &[credentials_secret()]),
+        &[rule(
+            "context-auth-several",
+            "spec.auth",
+            "sets bearerToken and secretRef; keep exactly one of them",
+        )],
+    );
+    let c = with_auth(json!({
+        "bearerToken": "t",
+        "credentials": {"username": "u", "password": "p"},
+        "secretRef": {"name": "apim-credentials"}
+    }));
+    assert_denied(
+        &create(&c, &[credentials_secret()]),
+        &[rule(
+            "context-auth-several",
+            "spec.auth",
+            "sets bearerToken and credentials and secretRef; keep exactly one of them",
+        )],
+    );
+}
+
+#[test]
+fn credentials_need_both_username_and_password() {
+    let c = with_auth(json!({"credentials": {"username": "admin"}}));
+    assert_denied(
+        &create(&c, &[]),
+        &[rule(
+            "context-password-missing",
+            "spec.auth.credentials.password",
+            "is required with credentials; set both username and password",
+        )],
+    );
+    let c = with_auth(json!({"credentials": {"password": "admin", "username": ""}}));
+    assert_denied(
+        &create(&c, &[]),
+        &[rule(
+            "context-username-missing",
+            "spec.auth.credentials.username",
+            "is required with credentials; set both username and password",
+        )],
+    );
+}
+
+#[test]
+fn the_secret_must_exist() {
+    assert_denied(
+        &create(&context(), &[]),
+        &[reference("context-secret-not-found", 
+            "spec.auth.secretRef",
+            "Secret default/apim-credentials does not exist; create it with key bearerToken, or keys username and password",
+        )],
+    );
+}
+
+#[test]
+fn the_secret_namespace_defaults_to_the_context_namespace() {
+    let c = in_namespace(context(), "apim");
+    let in_apim = in_namespace(credentials_secret(), "apim");
+    assert_allowed(&create(&c, &[in_apim]));
+    assert_denied(
+        &create(&c, &[credentials_secret()]),
+        &[reference("context-secret-not-found", 
+            "spec.auth.secretRef",
+            "Secret apim/apim-credentials does not exist; create it with key bearerToken, or keys username and password",
+        )],
+    );
+    let c = with_auth(json!({"secretRef": {"name": "apim-credentials", "namespace": "vault"}}));
+    let in_vault = in_namespace(credentials_secret(), "vault");
+    assert_allowed(&create(&c, &[in_vault]));
+}
+
+#[test]
+fn the_secret_holds_a_token_or_username_and_password() {
+    assert_allowed(&create(
+        &context(),
+        &[secret("apim-credentials", &["bearerToken"])],
+    ));
+    assert_denied(
+        &create(&context(), &[secret("apim-credentials", &["username", "token"])]),
+        &[reference("context-secret-keys-missing", 
+            "spec.auth.secretRef",
+            "Secret default/apim-credentials has neither key bearerToken nor keys username and password (it has: token, username); add them",
+        )],
+    );
+    assert_denied(
+        &create(&context(), &[secret("apim-credentials", &[])]),
+        &[reference("context-secret-keys-missing", 
+            "spec.auth.secretRef",
+            "Secret default/apim-credentials has neither key bearerToken nor keys username and password (it has: no keys); add them",
+        )],
+    );
+}
+
+#[test]
+fn the_secret_ref_needs_a_name() {
+    let c = with_auth(json!({"secretRef": {"name": ""}}));
+    assert_denied(
+        &create(&c, &[]),
+        &[rule(
+            "context-secret-ref-name-empty",
+            "spec.auth.secretRef.name",
+            "is empty; name the Secret holding the credentials",
+        )],
+    );
+}
+
+#[test]
+fn a_templated_bearer_token_is_checked_through_its_reference() {
+    let c = with_auth(json!({"bearerToken": "[[ secret `apim/token` ]]"}));
+    assert_allowed(&create(&c, &[secret("apim", &["token"])]));
+    assert_denied(
+        &create(&c, &[]),
+        &[reference("template-source-not-found", 
+            "spec.auth.bearerToken",
+            "the template refers to Secret default/apim, which does not exist; create it with key `token` or fix the template",
+        )],
+    );
+}
+
+mod cloud {
+    use super::*;
+
+    fn cloud(cloud: Value) -> Value {
+        let c = without(context(), "/spec/auth");
+        let c = without(c, "/spec/baseUrl");
+        with(c, "/spec/cloud", cloud)
+    }
+
+    #[test]
+    fn a_token_is_enough() {
+        assert_allowed(&create(&cloud(json!({"token": "cloud-token"})), &[]));
+    }
+
+    #[test]
+    fn a_secret_with_cloud_token_is_enough() {
+        let c = cloud(json!({"secretRef": {"name": "cloud"}}));
+        assert_allowed(&create(&c, &[secret("cloud", &["cloudToken"])]));
+    }
+
+    #[test]
+    fn token_and_secret_are_exclusive() {
+        let c = cloud(json!({"token": "t", "secretRef": {"name": "cloud"}}));
+        assert_denied(
+            &create(&c, &[secret("cloud", &["cloudToken"])]),
+            &[rule(
+                "context-cloud-token-and-secret",
+                "spec.cloud",
+                "sets both token and secretRef; keep one",
+            )],
+        );
+    }
+
+    #[test]
+    fn one_of_token_and_secret_is_required() {
+        assert_denied(
+            &create(&cloud(json!({})), &[]),
+            &[rule(
+                "context-cloud-token-missing",
+                "spec.cloud",
+                "needs a token or a secretRef to a Secret with key cloudToken",
+            )],
+        );
+    }
+
+    #[test]
+    fn the_secret_exists_and_holds_cloud_token() {
+        let c = cloud(json!({"secretRef": {"name": "cloud"}}));
+        assert_denied(
+            &create(&c, &[]),
+            &[reference(
+                "context-cloud-secret-not-found",
+                "spec.cloud.secretRef",
+                "Secret default/cloud does not exist; create it with key cloudToken",
+            )],
+        );
+        assert_denied(
+            &create(&c, &[secret("cloud", &["token"])]),
+            &[reference(
+                "context-cloud-secret-key-missing",
+                "spec.cloud.secretRef",
+                "Secret default/cloud has no key cloudToken; add it",
+            )],
+        );
+    }
+
+    #[test]
+    fn auth_is_ignored_with_cloud() {
+        let c = with(
+            cloud(json!({"token": "t"})),
+            "/spec/auth",
+            json!({"bearerToken": "x"}),
+        );
+        assert_warned(
+            &create(&c, &[]),
+            &[rule(
+                "context-auth-ignored-with-cloud",
+                "spec.auth",
+                "is ignored when spec.cloud is set; remove it",
+            )],
+        );
+    }
+}
+
+mod delete {
+    use super::*;
+
+    fn api_using(namespace: &str, name: &str, context_ref: Value) -> Value {
+        let a = other_api(namespace, name, &format!("/{name}"));
+        with(a, "/spec/contextRef", context_ref)
+    }
+
+    #[test]
+    fn an_unused_context_can_be_deleted() {
+        let others = [
+            api(),
+            api_using("default", "a", json!({"name": "prod"})),
+            api_using("team", "b", json!({"name": "dev"})),
+        ];
+        assert_allowed(&delete(Kind::ManagementContext, "default", "dev", &others));
+    }
+
+    #[test]
+    fn a_used_context_cannot_be_deleted() {
+        let others = [
+            api_using("default", "a", json!({"name": "dev"})),
+            api_using("team", "b", json!({"name": "dev", "namespace": "default"})),
+        ];
+        assert_denied(
+            &delete(Kind::ManagementContext, "default", "dev", &others),
+            &[rule("context-in-use", 
+                "metadata.name",
+                "the context is still used by 2 ApiDefinitions (default/a, team/b); delete those ApiDefinitions or point their spec.contextRef to another context first",
+            )],
+        );
+    }
+
+    #[test]
+    fn one_referrer_is_singular() {
+        let others = [api_using("default", "a", json!({"name": "dev"}))];
+        assert_denied(
+            &delete(Kind::ManagementContext, "default", "dev", &others),
+            &[rule("context-in-use", 
+                "metadata.name",
+                "the context is still used by 1 ApiDefinition (default/a); delete those ApiDefinitions or point their spec.contextRef to another context first",
+            )],
+        );
+    }
+
+    #[test]
+    fn at_most_five_referrers_are_listed() {
+        let others: Vec<Value> = (1..=7)
+            .map(|i| api_using("default", &format!("api-{i}"), json!({"name": "dev"})))
+            .collect();
+        assert_denied(
+            &delete(Kind::ManagementContext, "default", "dev", &others),
+            &[rule("context-in-use", 
+                "metadata.name",
+                "the context is still used by 7 ApiDefinitions (default/api-1, default/api-2, default/api-3, default/api-4, default/api-5 and 2 more); delete those ApiDefinitions or point their spec.contextRef to another context first",
+            )],
+        );
+    }
+}

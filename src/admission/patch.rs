@@ -35,9 +35,14 @@ fn default_spec(kind: Kind, spec: &mut Value, namespace: &str) {
 /// Defaults only ever touch `spec`, so only `spec` is copied and diffed (the metadata, with its
 /// managedFields, is neither); the operations' paths are then put under `/spec`.
 pub fn patch(kind: Kind, object: &Value, namespace: &str) -> json_patch::Patch {
-    let Some(spec) = object.get("spec") else {
-        return json_patch::Patch::default();
-    };
+    match object.get("spec") {
+        Some(spec) => spec_patch(kind, spec, namespace),
+        None => json_patch::Patch::default(),
+    }
+}
+
+/// The JSON patch (paths under `/spec`) from `spec` to its defaulted form.
+pub fn spec_patch(kind: Kind, spec: &Value, namespace: &str) -> json_patch::Patch {
     let mut out = spec.clone();
     default_spec(kind, &mut out, namespace);
     let mut patch = json_patch::diff(spec, &out);

@@ -53,7 +53,7 @@ pub struct GroupVersionKind {
 /// validating one.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(rename_all = "camelCase")]
-pub struct RequestIn<O = Value> {
+pub struct RequestIn<O> {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
@@ -143,16 +143,6 @@ fn status(code: u16, message: &str) -> Value {
 pub(crate) trait Object {
     fn is_null(&self) -> bool;
     fn metadata_name(&self) -> Option<&str>;
-}
-
-impl Object for Value {
-    fn is_null(&self) -> bool {
-        Value::is_null(self)
-    }
-
-    fn metadata_name(&self) -> Option<&str> {
-        self.pointer("/metadata/name").and_then(Value::as_str)
-    }
 }
 
 impl Object for Doc<'_> {
@@ -427,8 +417,9 @@ pub async fn validate(
 }
 
 /// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the
-/// object already has them.
-pub fn mutate(req: &RequestIn<Value>) -> Reviewed {
+/// object already has them. The review is read as the same borrowed tree as a validating one; only
+/// the `spec` is copied into a `Value`, the working copy the defaults are applied to and diffed from.
+pub fn mutate(req: &RequestIn<Doc<'_>>) -> Reviewed {
     let checked = match check(req) {
         Ok(c) => c,
         Err(response) => return reviewed(req, *response, Outcome::Denied),
@@ -442,7 +433,10 @@ pub fn mutate(req: &RequestIn<Value>) -> Reviewed {
         (Operation::Create | Operation::Update, Some(o)) => o,
         _ => return reviewed(req, allow, Outcome::Allowed),
     };
-    let ops = patch::patch(checked.kind, object, &req.namespace);
+    let ops = match object.get("spec") {
+        Some(spec) => patch::spec_patch(checked.kind, &spec.to_value(), &req.namespace),
+        None => json_patch::Patch::default(),
+    };
     if ops.0.is_empty() {
         return reviewed(req, allow, Outcome::Allowed);
     }

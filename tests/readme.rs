@@ -182,3 +182,33 @@ fn readme_rule_tables_list_exactly_the_engines_rules() {
         assert_eq!(&documented[id], row, "README's row of {id}");
     }
 }
+
+#[test]
+fn every_condition_reason_is_documented() {
+    let readme = readme();
+    let status = readme
+        .split("### Status")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("README has a Status section");
+    let missing: Vec<&str> = gko::reconcile::status::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .filter(|r| !status.contains(&format!("`{r}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's Status section does not name the reasons {missing:?}"
+    );
+    let mut names: Vec<&str> = gko::reconcile::status::Reason::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(
+        names.len(),
+        gko::reconcile::status::Reason::ALL.len(),
+        "reason strings are distinct"
+    );
+}

@@ -10,7 +10,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as Finalizer;
 use kube::ResourceExt;
 
-use super::status::{self, ACCEPTED, DELETION_BLOCKED, SYNCED};
+use super::status::{self, Reason, ACCEPTED, DELETION_BLOCKED, SYNCED};
 use super::{Error, Shared};
 use crate::crd::ApiResource;
 
@@ -71,7 +71,7 @@ async fn apply(
         &mut st.conditions,
         ACCEPTED,
         true,
-        "Accepted",
+        Reason::Accepted,
         "",
         generation,
     );
@@ -102,7 +102,7 @@ async fn apply(
             &mut st.conditions,
             SYNCED,
             true,
-            "Resolved",
+            Reason::Resolved,
             message,
             generation,
         );
@@ -141,7 +141,7 @@ async fn cleanup(
         &mut st.conditions,
         DELETION_BLOCKED,
         true,
-        "InUse",
+        Reason::InUse,
         message.clone(),
         resource.metadata.generation,
     );

@@ -12,7 +12,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::ResourceExt;
 
 use super::context::{self, ContextError};
-use super::status::{self, Retry, ACCEPTED, DELETION_BLOCKED, READY, RESOLVED_REFS};
+use super::status::{self, Reason, Retry, ACCEPTED, DELETION_BLOCKED, READY, RESOLVED_REFS};
 use super::{Error, Shared};
 use crate::cluster::CachedApi;
 use crate::crd::{ManagementContext, ManagementContextStatus};
@@ -84,7 +84,7 @@ pub async fn reconcile(
 
 fn not_ready(
     st: &mut ManagementContextStatus,
-    reason: &str,
+    reason: Reason,
     message: String,
     generation: Option<i64>,
 ) {
@@ -112,7 +112,7 @@ async fn apply(
         &mut st.conditions,
         ACCEPTED,
         true,
-        "Accepted",
+        Reason::Accepted,
         "",
         generation,
     );
@@ -128,11 +128,11 @@ async fn apply(
                 &mut st.conditions,
                 RESOLVED_REFS,
                 false,
-                "SecretNotFound",
+                Reason::SecretNotFound,
                 message.clone(),
                 generation,
             );
-            not_ready(&mut st, "SecretNotFound", message, generation);
+            not_ready(&mut st, Reason::SecretNotFound, message, generation);
             Action::requeue(shared.settings.missing_ref_requeue)
         }
         Err(e @ ContextError::Invalid(_)) => {
@@ -140,11 +140,11 @@ async fn apply(
                 &mut st.conditions,
                 RESOLVED_REFS,
                 true,
-                "Resolved",
+                Reason::Resolved,
                 "",
                 generation,
             );
-            not_ready(&mut st, "InvalidContext", e.to_string(), generation);
+            not_ready(&mut st, Reason::InvalidContext, e.to_string(), generation);
             Action::await_change()
         }
         Ok(resolved) => {
@@ -152,7 +152,7 @@ async fn apply(
                 &mut st.conditions,
                 RESOLVED_REFS,
                 true,
-                "Resolved",
+                Reason::Resolved,
                 "",
                 generation,
             );
@@ -167,7 +167,7 @@ async fn apply(
                     st.consecutive_failures = Some(i64::from(snapshot.consecutive_failures));
                     not_ready(
                         &mut st,
-                        "Unreachable",
+                        Reason::Unreachable,
                         format!(
                             "{} consecutive failures: calls to this Management API are paused; next probe in {}s",
                             snapshot.consecutive_failures,
@@ -188,7 +188,7 @@ async fn apply(
                             &mut st.conditions,
                             READY,
                             true,
-                            "Reachable",
+                            Reason::Reachable,
                             format!(
                                 "APIM {} answers for organization {} environment {}",
                                 probe.generation,
@@ -201,7 +201,7 @@ async fn apply(
                     }
                     Err(e) => {
                         let c = status::classify(&e);
-                        shared.count_call(c.reason);
+                        shared.count_call(c.reason.as_str());
                         if c.unreachable {
                             permit.failure();
                         } else {
@@ -210,7 +210,7 @@ async fn apply(
                         let snapshot = shared.breakers.snapshot(&key);
                         st.consecutive_failures = Some(i64::from(snapshot.consecutive_failures));
                         let reason = match c.reason {
-                            "ApimUnavailable" => "Unreachable",
+                            Reason::ApimUnavailable => Reason::Unreachable,
                             other => other,
                         };
                         not_ready(&mut st, reason, c.message, generation);
@@ -292,7 +292,7 @@ async fn cleanup(
         &mut st.conditions,
         DELETION_BLOCKED,
         true,
-        "InUse",
+        Reason::InUse,
         message.clone(),
         ctx.metadata.generation,
     );

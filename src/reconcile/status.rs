@@ -31,18 +31,141 @@ pub fn now() -> String {
     secs.to_string()
 }
 
+/// Every condition reason gko writes: one typed list, so a reason cannot be misspelt and README's table
+/// of reasons has one source. Event reasons that repeat a condition's use [`Reason::as_str`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// `Accepted`: the object was read and is handled.
+    Accepted,
+    /// `ResolvedRefs` true: every reference resolved.
+    Resolved,
+    /// `Synced` true: APIM holds the definition.
+    Synced,
+    /// `Synced` true without a context: deployed through the local ConfigMap only.
+    LocalOnly,
+    /// No `contextRef` and `local` false: deployed nowhere.
+    NoContext,
+    /// A reference is missing (details in `ResolvedRefs`).
+    RefsUnresolved,
+    ContextNotFound,
+    ResourceNotFound,
+    SecretNotFound,
+    ConfigMapNotFound,
+    InvalidTemplate,
+    /// APIM refused the definition, or it cannot be built.
+    InvalidSpec,
+    /// The context itself is unusable (URL, credentials shape).
+    InvalidContext,
+    /// The Management API failed or did not answer (5xx, timeout, connection).
+    ApimUnavailable,
+    Unauthorized,
+    UnknownEnvironment,
+    /// The context's circuit breaker is open.
+    ContextUnavailable,
+    OwnedByOtherCluster,
+    ContextPathConflict,
+    ConfigMapFailed,
+    DeleteFailed,
+    CleanupFailed,
+    /// Deletion waits for the objects still using this one.
+    InUse,
+    /// A context's `Ready` true.
+    Reachable,
+    /// A context's `Ready` false: the Management API does not answer.
+    Unreachable,
+    /// `Drifted` false: APIM holds what gko pushed.
+    InSync,
+    /// `Drifted` true: the API was edited outside gko.
+    ConsoleEdit,
+    /// `Drifted` false after a console edit was pushed over (`--drift-policy correct`).
+    Corrected,
+}
+
+impl Reason {
+    /// Every reason, for the README check.
+    pub const ALL: [Reason; 28] = [
+        Reason::Accepted,
+        Reason::Resolved,
+        Reason::Synced,
+        Reason::LocalOnly,
+        Reason::NoContext,
+        Reason::RefsUnresolved,
+        Reason::ContextNotFound,
+        Reason::ResourceNotFound,
+        Reason::SecretNotFound,
+        Reason::ConfigMapNotFound,
+        Reason::InvalidTemplate,
+        Reason::InvalidSpec,
+        Reason::InvalidContext,
+        Reason::ApimUnavailable,
+        Reason::Unauthorized,
+        Reason::UnknownEnvironment,
+        Reason::ContextUnavailable,
+        Reason::OwnedByOtherCluster,
+        Reason::ContextPathConflict,
+        Reason::ConfigMapFailed,
+        Reason::DeleteFailed,
+        Reason::CleanupFailed,
+        Reason::InUse,
+        Reason::Reachable,
+        Reason::Unreachable,
+        Reason::InSync,
+        Reason::ConsoleEdit,
+        Reason::Corrected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Accepted => "Accepted",
+            Reason::Resolved => "Resolved",
+            Reason::Synced => "Synced",
+            Reason::LocalOnly => "LocalOnly",
+            Reason::NoContext => "NoContext",
+            Reason::RefsUnresolved => "RefsUnresolved",
+            Reason::ContextNotFound => "ContextNotFound",
+            Reason::ResourceNotFound => "ResourceNotFound",
+            Reason::SecretNotFound => "SecretNotFound",
+            Reason::ConfigMapNotFound => "ConfigMapNotFound",
+            Reason::InvalidTemplate => "InvalidTemplate",
+            Reason::InvalidSpec => "InvalidSpec",
+            Reason::InvalidContext => "InvalidContext",
+            Reason::ApimUnavailable => "ApimUnavailable",
+            Reason::Unauthorized => "Unauthorized",
+            Reason::UnknownEnvironment => "UnknownEnvironment",
+            Reason::ContextUnavailable => "ContextUnavailable",
+            Reason::OwnedByOtherCluster => "OwnedByOtherCluster",
+            Reason::ContextPathConflict => "ContextPathConflict",
+            Reason::ConfigMapFailed => "ConfigMapFailed",
+            Reason::DeleteFailed => "DeleteFailed",
+            Reason::CleanupFailed => "CleanupFailed",
+            Reason::InUse => "InUse",
+            Reason::Reachable => "Reachable",
+            Reason::Unreachable => "Unreachable",
+            Reason::InSync => "InSync",
+            Reason::ConsoleEdit => "ConsoleEdit",
+            Reason::Corrected => "Corrected",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A condition stamped now.
 pub fn condition(
     type_: &str,
     ok: bool,
-    reason: &str,
+    reason: Reason,
     message: impl Into<String>,
     generation: Option<i64>,
 ) -> Condition {
     Condition {
         type_: type_.to_owned(),
         status: if ok { "True" } else { "False" }.to_owned(),
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
         message: truncate(&message.into(), 1024),
         last_transition_time: now(),
         observed_generation: generation,
@@ -54,7 +177,7 @@ pub fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
     ok: bool,
-    reason: &str,
+    reason: Reason,
     message: impl Into<String>,
     generation: Option<i64>,
 ) -> bool {
@@ -101,7 +224,7 @@ pub enum Retry {
 /// controller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Classified {
-    pub reason: &'static str,
+    pub reason: Reason,
     pub message: String,
     pub retry: Retry,
     /// Whether the failure says the Management API is down (feeds the per-context circuit breaker).
@@ -116,32 +239,32 @@ pub fn classify(err: &ApimError) -> Classified {
     match err {
         ApimError::Transient { .. } | ApimError::Protocol { .. } | ApimError::NotFound { .. } => {
             Classified {
-                reason: "ApimUnavailable",
+                reason: Reason::ApimUnavailable,
                 message,
                 retry: Retry::Backoff,
                 unreachable: matches!(err, ApimError::Transient { .. }),
             }
         }
         ApimError::Unauthorized { .. } => Classified {
-            reason: "Unauthorized",
+            reason: Reason::Unauthorized,
             message,
             retry: Retry::Slow(SLOW_REQUEUE),
             unreachable: false,
         },
         ApimError::Invalid { message } => Classified {
-            reason: "InvalidSpec",
+            reason: Reason::InvalidSpec,
             message: message.clone(),
             retry: Retry::OnChange,
             unreachable: false,
         },
         ApimError::UnknownEnvironment { .. } => Classified {
-            reason: "UnknownEnvironment",
+            reason: Reason::UnknownEnvironment,
             message,
             retry: Retry::Slow(SLOW_REQUEUE),
             unreachable: false,
         },
         ApimError::Config(_) => Classified {
-            reason: "InvalidContext",
+            reason: Reason::InvalidContext,
             message,
             retry: Retry::Slow(SLOW_REQUEUE),
             unreachable: false,
@@ -220,29 +343,29 @@ mod tests {
         });
         assert_eq!(
             (t.reason, t.retry, t.unreachable),
-            ("ApimUnavailable", Retry::Backoff, true)
+            (Reason::ApimUnavailable, Retry::Backoff, true)
         );
         let u = classify(&ApimError::Unauthorized {
             call: "PUT /x".into(),
             status: 401,
         });
-        assert_eq!(u.reason, "Unauthorized");
+        assert_eq!(u.reason, Reason::Unauthorized);
         assert_eq!(u.retry, Retry::Slow(SLOW_REQUEUE));
         assert!(!u.unreachable);
         let i = classify(&ApimError::Invalid {
             message: "The path [/a/] is taken".into(),
         });
-        assert_eq!(i.reason, "InvalidSpec");
+        assert_eq!(i.reason, Reason::InvalidSpec);
         assert_eq!(i.message, "The path [/a/] is taken");
         assert_eq!(i.retry, Retry::OnChange);
         let e = classify(&ApimError::UnknownEnvironment {
             organization_id: "o".into(),
             environment_id: "e".into(),
         });
-        assert_eq!(e.reason, "UnknownEnvironment");
+        assert_eq!(e.reason, Reason::UnknownEnvironment);
         assert_eq!(
             classify(&ApimError::Config("x".into())).reason,
-            "InvalidContext"
+            Reason::InvalidContext
         );
         let p = classify(&ApimError::Protocol {
             call: "c".into(),
@@ -269,7 +392,7 @@ mod tests {
             &mut list,
             SYNCED,
             false,
-            "ApimUnavailable",
+            Reason::ApimUnavailable,
             "down",
             Some(1)
         ));
@@ -278,7 +401,7 @@ mod tests {
             &mut list,
             SYNCED,
             false,
-            "ApimUnavailable",
+            Reason::ApimUnavailable,
             "still down",
             Some(1)
         ));
@@ -287,14 +410,14 @@ mod tests {
             &mut list,
             SYNCED,
             false,
-            "ApimUnavailable",
+            Reason::ApimUnavailable,
             "still down",
             Some(1)
         ));
         assert!(is_true(
             &{
                 let mut l = list.clone();
-                set(&mut l, SYNCED, true, "Synced", "", Some(2));
+                set(&mut l, SYNCED, true, Reason::Synced, "", Some(2));
                 l
             },
             SYNCED

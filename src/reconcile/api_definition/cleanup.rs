@@ -26,7 +26,7 @@ pub(super) async fn remove_from_previous(
         }
         Err(RefFailure::Kube(e)) => {
             run.fail(
-                "CleanupFailed",
+                Reason::CleanupFailed,
                 format!("cannot read context {key}: {e}"),
                 Retry::Backoff,
             );
@@ -43,7 +43,7 @@ pub(super) async fn remove_from_previous(
             ),
             Err(Failure::Breaker(wait)) => {
                 run.fail(
-                    "ContextUnavailable",
+                    Reason::ContextUnavailable,
                     format!("the previous context {key} is unreachable; the API is removed from it first"),
                     Retry::Slow(wait),
                 );
@@ -151,7 +151,7 @@ pub(super) async fn cleanup(
                     Err(failure) => {
                         let (reason, message, retry) = match failure {
                             Failure::Breaker(wait) => (
-                                "ContextUnavailable",
+                                Reason::ContextUnavailable,
                                 format!("context {key} is unreachable; deletion retried"),
                                 wait,
                             ),
@@ -171,7 +171,7 @@ pub(super) async fn cleanup(
                             &mut st.conditions,
                             SYNCED,
                             false,
-                            "DeleteFailed",
+                            Reason::DeleteFailed,
                             format!("{reason}: {message}"),
                             api.metadata.generation,
                         );

@@ -24,7 +24,7 @@ pub(super) async fn check_drift(
         }
         Err(e) => {
             let c = status::classify(&e);
-            shared.count_call(c.reason);
+            shared.count_call(c.reason.as_str());
             if c.unreachable && permit.failure() {
                 shared.refresh_context(&context.key);
             }
@@ -39,7 +39,7 @@ pub(super) async fn check_drift(
                 // Taken over by another cluster: stop pushing (the next change is checked before any write).
                 run.status.synced_hash = None;
                 run.fail(
-                    "OwnedByOtherCluster",
+                    Reason::OwnedByOtherCluster,
                     format!(
                         "API crossId {cross_id} in environment {} was taken over by cluster {other}; gko no longer pushes it",
                         context.target.environment_id()
@@ -59,7 +59,7 @@ pub(super) async fn check_drift(
                 &mut run.status.conditions,
                 DRIFTED,
                 false,
-                "InSync",
+                Reason::InSync,
                 "APIM matches the last push",
                 run.generation,
             );
@@ -78,7 +78,7 @@ pub(super) async fn check_drift(
                 &mut run.status.conditions,
                 DRIFTED,
                 true,
-                "ConsoleEdit",
+                Reason::ConsoleEdit,
                 message,
                 run.generation,
             );
@@ -106,7 +106,7 @@ pub(super) async fn check_drift(
                     &mut run.status.conditions,
                     DRIFTED,
                     false,
-                    "Corrected",
+                    Reason::Corrected,
                     format!("console edit of {what} overwritten"),
                     run.generation,
                 );
@@ -120,7 +120,7 @@ pub(super) async fn check_drift(
                     &mut run.status.conditions,
                     DRIFTED,
                     true,
-                    "ConsoleEdit",
+                    Reason::ConsoleEdit,
                     message,
                     run.generation,
                 );

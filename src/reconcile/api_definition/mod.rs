@@ -25,7 +25,9 @@ use serde_json::Value;
 
 use super::context::{ContextError, Resolved};
 use super::payload::{self, Inputs, Stamp, TemplateKey};
-use super::status::{self, Retry, ACCEPTED, COMPLETED, DRIFTED, FAILED, RESOLVED_REFS, SYNCED};
+use super::status::{
+    self, Reason, Retry, ACCEPTED, COMPLETED, DRIFTED, FAILED, RESOLVED_REFS, SYNCED,
+};
 use super::{decide, DriftPolicy, Error, Shared, FINALIZER, TAKEOVER_ANNOTATION};
 use crate::apim::{ApimError, ApimGeneration, Target};
 use crate::cluster::{ApiIndex, CachedApi};
@@ -214,7 +216,7 @@ impl Run<'_> {
     }
 
     /// Records a failed sync: condition, processing status, an Event when the reason is new, and the requeue.
-    fn fail(&mut self, reason: &'static str, message: String, retry: Retry) {
+    fn fail(&mut self, reason: Reason, message: String, retry: Retry) {
         // APIM may quote the definition back; values that came from Secrets never reach status or Events.
         let message = redact(message, &self.secrets);
         let before = status::reason_of(&self.status.conditions, SYNCED).map(str::to_owned);
@@ -228,8 +230,8 @@ impl Run<'_> {
             self.generation,
         );
         self.status.processing_status = Some(FAILED.into());
-        if was_true || before.as_deref() != Some(reason) {
-            self.note(EventType::Warning, reason, message);
+        if was_true || before.as_deref() != Some(reason.as_str()) {
+            self.note(EventType::Warning, reason.as_str(), message);
         }
         self.action = match retry {
             Retry::Backoff => Action::requeue(self.shared.memory.backoff(&self.uid())),
@@ -273,7 +275,7 @@ async fn apply(
         &mut run.status.conditions,
         ACCEPTED,
         true,
-        "Accepted",
+        Reason::Accepted,
         "",
         run.generation,
     );
@@ -291,14 +293,14 @@ async fn apply(
                 run.generation,
             );
             let requeue = shared.settings.missing_ref_requeue;
-            run.fail("RefsUnresolved", message, Retry::Slow(requeue));
+            run.fail(Reason::RefsUnresolved, message, Retry::Slow(requeue));
         }
         Ok(refs) => {
             status::set(
                 &mut run.status.conditions,
                 RESOLVED_REFS,
                 true,
-                "Resolved",
+                Reason::Resolved,
                 "",
                 run.generation,
             );
@@ -365,14 +367,14 @@ async fn sync(run: &mut Run<'_>, refs: &Refs, cross_id: &str) {
                     &mut run.status.conditions,
                     SYNCED,
                     true,
-                    "LocalOnly",
+                    Reason::LocalOnly,
                     "no contextRef: deployed through the local ConfigMap only",
                     run.generation,
                 );
                 run.status.processing_status = Some(COMPLETED.into());
             } else {
                 run.fail(
-                    "NoContext",
+                    Reason::NoContext,
                     "no contextRef and local is false: the API is deployed nowhere".into(),
                     Retry::OnChange,
                 );
@@ -384,7 +386,7 @@ async fn sync(run: &mut Run<'_>, refs: &Refs, cross_id: &str) {
     }
 
     if let Err(message) = local_config_map(run, refs, cross_id, pushed.as_ref()).await {
-        run.fail("ConfigMapFailed", message, Retry::Backoff);
+        run.fail(Reason::ConfigMapFailed, message, Retry::Backoff);
     }
 }
 

@@ -39,7 +39,7 @@ pub(super) async fn push_if_changed(
     let definition = match build(known_id.as_deref()) {
         Ok(d) => d,
         Err(e) => {
-            run.fail("InvalidSpec", e.to_string(), Retry::OnChange);
+            run.fail(Reason::InvalidSpec, e.to_string(), Retry::OnChange);
             return None;
         }
     };
@@ -62,7 +62,7 @@ pub(super) async fn push_if_changed(
                     &mut run.status.conditions,
                     SYNCED,
                     true,
-                    "Synced",
+                    Reason::Synced,
                     format!("pushed to {}", context.key),
                     run.generation,
                 );
@@ -109,7 +109,7 @@ pub(super) async fn push(
         Err(wait) => {
             let snapshot = shared.breakers.snapshot(&context.key);
             run.fail(
-                "ContextUnavailable",
+                Reason::ContextUnavailable,
                 format!(
                     "the Management API of context {} is unreachable ({} consecutive failures); next attempt in {}s",
                     context.key,
@@ -156,7 +156,7 @@ pub(super) async fn push(
                 );
                 run.status.synced_hash = None;
                 run.fail(
-                    "OwnedByOtherCluster",
+                    Reason::OwnedByOtherCluster,
                     message,
                     Retry::Slow(status::SLOW_REQUEUE),
                 );
@@ -227,7 +227,7 @@ pub(super) async fn push(
                 &mut st.conditions,
                 SYNCED,
                 true,
-                "Synced",
+                Reason::Synced,
                 format!("pushed to {}", context.key),
                 run.generation,
             );
@@ -269,7 +269,7 @@ pub(super) async fn push(
                     None
                 };
                 if let Some(conflict) = conflict {
-                    run.fail("ContextPathConflict", conflict, Retry::OnChange);
+                    run.fail(Reason::ContextPathConflict, conflict, Retry::OnChange);
                     return None;
                 }
             }
@@ -288,7 +288,7 @@ pub(super) fn record_apim_failure(
     e: &ApimError,
 ) -> status::Classified {
     let c = status::classify(e);
-    shared.count_call(c.reason);
+    shared.count_call(c.reason.as_str());
     if c.unreachable {
         if permit.failure() {
             shared.refresh_context(context);

@@ -36,7 +36,7 @@ pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Opt
         }
         Err(e) => {
             let c = status::classify(&e);
-            shared.count_call(c.reason);
+            shared.count_call(c.reason.as_str());
             if c.unreachable && permit.failure() {
                 shared.refresh_context(&key);
             }
@@ -54,10 +54,7 @@ pub(super) struct Refs {
 
 /// A reference that cannot be resolved now.
 pub(super) enum RefFailure {
-    Missing {
-        reason: &'static str,
-        message: String,
-    },
+    Missing { reason: Reason, message: String },
     Kube(kube::Error),
 }
 
@@ -65,11 +62,11 @@ impl From<ContextError> for RefFailure {
     fn from(e: ContextError) -> Self {
         match e {
             ContextError::Invalid(message) => RefFailure::Missing {
-                reason: "InvalidContext",
+                reason: Reason::InvalidContext,
                 message,
             },
             ContextError::SecretMissing(message) => RefFailure::Missing {
-                reason: "SecretNotFound",
+                reason: Reason::SecretNotFound,
                 message,
             },
             ContextError::Kube { source, .. } => RefFailure::Kube(source),
@@ -77,7 +74,7 @@ impl From<ContextError> for RefFailure {
     }
 }
 
-pub(super) fn missing(reason: &'static str, message: String) -> RefFailure {
+pub(super) fn missing(reason: Reason, message: String) -> RefFailure {
     RefFailure::Missing { reason, message }
 }
 
@@ -87,7 +84,7 @@ pub(super) async fn resolve_context(
 ) -> Result<(Arc<ManagementContext>, Resolved), RefFailure> {
     let context = shared.cache.contexts.get(key).ok_or_else(|| {
         missing(
-            "ContextNotFound",
+            Reason::ContextNotFound,
             format!("ManagementContext {key} does not exist"),
         )
     })?;
@@ -106,15 +103,15 @@ pub(super) async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result
         let key = ObjectKey::new(r.namespace.clone().unwrap_or_default(), r.name.clone());
         let resource = shared.cache.resources.store.get(&r).ok_or_else(|| {
             missing(
-                "ResourceNotFound",
+                Reason::ResourceNotFound,
                 format!("ApiResource {key} does not exist"),
             )
         })?;
         resources.insert(key, resource.spec.clone());
     }
     let spec = serde_json::to_value(&api.spec).unwrap_or(Value::Null);
-    let keys =
-        payload::template_keys(&spec, ns).map_err(|e| missing("InvalidTemplate", e.to_string()))?;
+    let keys = payload::template_keys(&spec, ns)
+        .map_err(|e| missing(Reason::InvalidTemplate, e.to_string()))?;
     let mut templates = BTreeMap::new();
     for key in keys {
         let value = template_value(shared, &key)
@@ -123,9 +120,9 @@ pub(super) async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result
             .ok_or_else(|| {
                 missing(
                     if key.secret {
-                        "SecretNotFound"
+                        Reason::SecretNotFound
                     } else {
-                        "ConfigMapNotFound"
+                        Reason::ConfigMapNotFound
                     },
                     format!("the template refers to {key}, which does not exist"),
                 )

@@ -155,6 +155,14 @@ pub struct ServeArgs {
     /// warnings) or enforce (they deny the request; so does an unreachable APIM).
     #[arg(long, env = "GKO_APIM_DRY_RUN", value_enum, default_value_t = DryRunMode::Off)]
     pub apim_dry_run: DryRunMode,
+    /// PEM bundle of extra CAs trusted for the Management API, besides the system's and the bundled public
+    /// roots (chart value `apimCa`).
+    #[arg(long, env = "GKO_APIM_CA_FILE")]
+    pub apim_ca_file: Option<PathBuf>,
+    /// Do not verify the Management API's TLS certificate at all (tests only: logged and shown in every
+    /// context's status).
+    #[arg(long, env = "GKO_APIM_INSECURE_SKIP_VERIFY")]
+    pub apim_insecure_skip_verify: bool,
     /// Time budget of the webhook's APIM dry run.
     #[arg(long, env = "GKO_APIM_DRY_RUN_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub apim_dry_run_timeout: std::time::Duration,

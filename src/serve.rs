@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::dry_run::ApimDryRun;
 use crate::admission::{Engine, Settings};
-use crate::apim::ClientOptions;
+use crate::apim::{ClientOptions, Trust};
 use crate::cli::ServeArgs;
 use crate::offline;
 use crate::reconcile::{self, dry_run::DryRunMode};
@@ -34,6 +34,8 @@ pub enum ServeError {
     Manifests(String),
     #[error("--manage-certs: {0}")]
     Certs(String),
+    #[error("Management API trust: {0}")]
+    ApimTrust(String),
     #[error("cannot start the reconciler: {0}")]
     Reconciler(String),
 }
@@ -208,6 +210,20 @@ pub fn reconcile_settings(args: &ServeArgs) -> reconcile::Settings {
     }
 }
 
+/// The Management API trust from `--apim-ca-file` / `--apim-insecure-skip-verify`, checked at start.
+fn apim_trust(args: &ServeArgs) -> Result<Trust, ServeError> {
+    let trust = Trust::from_flags(args.apim_ca_file.as_deref(), args.apim_insecure_skip_verify)
+        .map_err(|e| ServeError::ApimTrust(e.to_string()))?;
+    if trust.insecure_skip_verify() {
+        tracing::warn!("{}", crate::apim::INSECURE_WARNING);
+        eprintln!("gko: WARNING: {}", crate::apim::INSECURE_WARNING);
+    }
+    if let Some(file) = &args.apim_ca_file {
+        tracing::info!(ca_file = %file.display(), certificates = trust.extra_roots(), "Management API CAs loaded");
+    }
+    Ok(trust)
+}
+
 /// Runs until `stop` is cancelled (SIGTERM), then shuts down gracefully.
 pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new());
@@ -239,6 +255,7 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     });
 
     let mut settings = reconcile_settings(&args);
+    settings.apim.trust = apim_trust(&args)?;
     let mut dry_run: Option<Arc<dyn ApimDryRun>> = None;
     let mut reconciler = None;
     match &client {
@@ -250,11 +267,12 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
                 tracing::info!(cluster_id = %id, "cluster identity");
                 settings.cluster_id = Some(id);
             }
-            let runner = reconcile::dry_run::Runner::new(
+            let runner = reconcile::dry_run::Runner::with_options(
                 client.clone(),
                 args.apim_dry_run,
                 args.apim_dry_run_timeout,
                 settings.cluster_id.clone().unwrap_or_default(),
+                settings.apim.clone(),
             )
             .map_err(|e| ServeError::Reconciler(e.to_string()))?;
             dry_run = runner.map(|r| Arc::new(r) as Arc<dyn ApimDryRun>);

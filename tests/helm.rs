@@ -146,7 +146,52 @@ fn strict_value_sets() -> Vec<(&'static str, Value)> {
                 "extraArgs": ["--cluster-wide-paths"]
             }),
         ),
+        (
+            "APIM behind a private CA",
+            json!({"apimCa": {"secretName": "apim-ca", "key": "bundle.pem"}, "apimInsecureSkipVerify": true}),
+        ),
     ]
+}
+
+#[test]
+fn apim_ca_is_mounted_where_the_flag_points() {
+    if skip("apim_ca_is_mounted_where_the_flag_points") {
+        return;
+    }
+    assert_eq!(render_default().arg("--apim-ca-file"), None);
+    for (source, values) in [
+        (
+            "secret",
+            json!({"apimCa": {"secretName": "apim-ca", "key": "bundle.pem"}}),
+        ),
+        ("configMap", json!({"apimCa": {"configMapName": "apim-ca"}})),
+    ] {
+        let r = render("gko", "gko", values);
+        let file = r.arg("--apim-ca-file").expect("--apim-ca-file passed");
+        let mount = r.container()["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .find(|m| m["name"] == "apim-ca")
+            .expect("apim-ca mounted")
+            .clone();
+        assert_eq!(mount["readOnly"], true);
+        let volume = r.pod_spec()["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == "apim-ca")
+            .expect("apim-ca volume")
+            .clone();
+        let item = &volume[source]["items"][0];
+        let expected = format!(
+            "{}/{}",
+            mount["mountPath"].as_str().expect("mountPath"),
+            item["path"].as_str().expect("path")
+        );
+        assert_eq!(file, expected, "{source}: the flag names the mounted file");
+        assert_eq!(item["key"], item["path"]);
+    }
 }
 
 /// Every reconciler and certificate value set: these pass the pending flags.

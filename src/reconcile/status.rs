@@ -140,6 +140,12 @@ pub fn classify(err: &ApimError) -> Classified {
             retry: Retry::Slow(SLOW_REQUEUE),
             unreachable: false,
         },
+        ApimError::Tls { reason, .. } => Classified {
+            reason: "TlsUntrusted",
+            message: reason.clone(),
+            retry: Retry::Slow(SLOW_REQUEUE),
+            unreachable: false,
+        },
         ApimError::Config(_) => Classified {
             reason: "InvalidContext",
             message,

@@ -111,6 +111,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cert_extra_sans: Vec<String>,
+    /// At start, server-side apply gko's three CRDs where the cluster's differ (a `helm upgrade` brings
+    /// the new fields; Helm never upgrades `crds/`). Needs `get` and `patch` on the three CRDs.
+    #[arg(long, env = "GKO_APPLY_CRDS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub apply_crds: bool,
     /// How long in-flight reviews may take to finish after SIGTERM.
     #[arg(long, env = "GKO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,

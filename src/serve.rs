@@ -34,6 +34,8 @@ pub enum ServeError {
     Manifests(String),
     #[error("--manage-certs: {0}")]
     Certs(String),
+    #[error("{0}")]
+    Crds(String),
     #[error("Management API trust: {0}")]
     ApimTrust(String),
     #[error("cannot start the reconciler: {0}")]
@@ -248,6 +250,11 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     } else {
         None
     };
+    if let (Some(client), true) = (&client, args.apply_crds) {
+        crate::crd::apply::apply_crds(client)
+            .await
+            .map_err(|e| ServeError::Crds(e.to_string()))?;
+    }
     let resolver = resolver(&args, client.clone()).await?;
     crate::release_unused_memory();
     let engine = Engine::new(Settings {

@@ -1073,6 +1073,7 @@ fn rbac_covers_what_gko_does_and_no_more() {
             json!({"reconcile": {"clusterId": "c1"}, "leaderElection": {"leaseNamespace": "gko-leases"}}),
         ),
         ("webhook only", json!({"reconcile": {"enabled": false}})),
+        ("CRDs left alone", json!({"applyCrds": false})),
     ] {
         let r = render("gko", "gko", values.clone());
         let reconcile = values["reconcile"]["enabled"] != false;
@@ -1169,6 +1170,33 @@ fn rbac_covers_what_gko_does_and_no_more() {
             Some("default")
         )));
         assert!(!allow(access("list", "", "namespaces", None, None)));
+        // --apply-crds: get and patch the three CRDs, by name, nothing else.
+        let apply_crds = values["applyCrds"] != false;
+        assert_eq!(r.arg("--apply-crds").is_some(), apply_crds, "{what}");
+        let crd = |verb: &str, name: Option<&str>| {
+            allow(access(
+                verb,
+                "apiextensions.k8s.io",
+                "customresourcedefinitions",
+                None,
+                name,
+            ))
+        };
+        for plural in CRDS {
+            let name = format!("{plural}.gravitee.io");
+            for verb in ["get", "patch"] {
+                assert_eq!(
+                    crd(verb, Some(&name)),
+                    apply_crds,
+                    "{what}: {verb} CRD {name}"
+                );
+            }
+            for verb in ["update", "delete"] {
+                assert!(!crd(verb, Some(&name)), "{what}: {verb} CRD {name}");
+            }
+        }
+        assert!(!crd("patch", Some("gateways.networking.k8s.io")), "{what}");
+        assert!(!crd("list", None) && !crd("create", None), "{what}");
         // Certificates: only with --manage-certs, only its own Secret and webhook configurations.
         let cert = Some("gko-webhook-cert");
         for verb in ["get", "update"] {

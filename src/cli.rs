@@ -35,6 +35,33 @@ pub enum Command {
     Crds,
     /// Run the admission webhook (HTTPS) and the probe/metrics server (HTTP).
     Serve(Box<ServeArgs>),
+    /// Remove gko from the cluster for good (the chart's pre-delete hook): delete the webhook
+    /// configurations, stop gko's Deployment, remove gko's finalizer from every object. APIM is untouched.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CleanupArgs {
+    /// Remove gko's finalizer from every ManagementContext, ApiDefinition and ApiResource.
+    #[arg(long, env = "GKO_CLEANUP_FINALIZERS")]
+    pub finalizers: bool,
+    /// Webhook configurations (validating or mutating) to delete first, so no write is refused meanwhile.
+    #[arg(
+        long = "webhook-config",
+        env = "GKO_CLEANUP_WEBHOOK_CONFIGS",
+        value_delimiter = ','
+    )]
+    pub webhook_configs: Vec<String>,
+    /// gko's Deployment, `namespace/name`: deleted and waited for before the finalizers go (a running
+    /// reconciler would put them back).
+    #[arg(long, env = "GKO_CLEANUP_DEPLOYMENT")]
+    pub deployment: Option<String>,
+    /// Namespaces whose objects are cleaned (comma-separated); empty: all.
+    #[arg(long, env = "GKO_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// How long to wait for the Deployment to be gone.
+    #[arg(long, env = "GKO_CLEANUP_WAIT", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug, Clone)]

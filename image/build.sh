@@ -44,7 +44,7 @@ if [ -z "$rootfs_only" ]; then
 fi
 
 if [ -z "$bin_dir" ]; then
-  cargo build --release --locked --bin gko --bin certs-tool >&2
+  cargo build --release --locked -p gko -p certs-tool --bins >&2
   bin_dir="target/release"
 fi
 for b in gko certs-tool; do

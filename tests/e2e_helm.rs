@@ -592,6 +592,56 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
         apim.count("PUT", "/apis/import-crd") >= 1 || apim.write_calls() >= 1,
         "the API reached the stand-in"
     );
+    // A context whose Management API has a certificate from a private CA: the status says so, naming
+    // the chart value, instead of "unreachable".
+    let certs = tempfile::tempdir().expect("tempdir");
+    let private = gko::tls::self_signed(certs.path(), &["127.0.0.1".into()]).expect("private CA");
+    let reloader = gko::tls::CertReloader::load(private.files).expect("certificate");
+    let tls_apim = support::apim::ApimStandIn::start(
+        support::apim::StandInConfig::v4()
+            .tls(gko::tls::server_config(reloader.cert.clone()).expect("tls")),
+    )
+    .await;
+    kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(
+            &support::kube::context_json(
+                &user_ns,
+                "private-apim",
+                &tls_apim.base_url(),
+                "DEFAULT",
+                "apim-token",
+            )
+            .to_string(),
+        ),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let ready = loop {
+        let ready = kubectl_ok(
+            &[
+                "get",
+                "managementcontext",
+                "private-apim",
+                "-n",
+                &user_ns,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")]}",
+            ],
+            None,
+        );
+        if !ready.is_empty() || std::time::Instant::now() > deadline {
+            break ready;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    println!("context behind a private CA: {ready}");
+    assert!(
+        ready.contains("\"TlsUntrusted\"")
+            && ready.contains("certificate signed by an unknown authority")
+            && ready.contains("apimCa"),
+        "{ready}\n{}",
+        log_text()
+    );
     // The context in use cannot be deleted.
     let del = kubectl(
         &[

@@ -20,10 +20,9 @@ use clap::Parser;
 use gko::cli::{Cli, Command as GkoCommand, ServeArgs};
 use serde_json::{json, Value};
 
-/// Flags the chart may pass that the reconciler and `--manage-certs` work adds to `gko serve`.
-/// Until they are merged, `extra_flags_for_the_reconciler_and_manage_certs` lists which ones the
-/// current `src/cli.rs` lacks; any other unknown flag fails the tests.
-const PENDING_FLAGS: &[&str] = &[
+/// Flags the chart passes only when their value is set (reconciler, `--manage-certs`): with the
+/// values left at their defaults, none of them is passed, so gko's own defaults apply.
+const OPT_IN_FLAGS: &[&str] = &[
     // reconciler
     "--reconcile",
     "--concurrency",
@@ -194,8 +193,8 @@ fn apim_ca_is_mounted_where_the_flag_points() {
     }
 }
 
-/// Every reconciler and certificate value set: these pass the pending flags.
-fn pending_values() -> Value {
+/// Every reconciler and certificate value set: these pass every opt-in flag.
+fn every_opt_in_value() -> Value {
     json!({
         "certificates": {"mode": "manage"},
         "reconcile": {
@@ -464,7 +463,7 @@ fn service_and_webhook_client_config_agree() {
         return;
     }
     let mut sets = strict_value_sets();
-    sets.push(("pending flags", pending_values()));
+    sets.push(("every opt-in value", every_opt_in_value()));
     sets.push((
         "renamed service",
         json!({"service": {"name": "admission", "port": 8443}}),
@@ -501,7 +500,7 @@ fn service_and_webhook_client_config_agree() {
             assert!(!all_match, "{what}: the Service must not select Job pods");
         }
         // The named port is gko's --listen port.
-        let args = parse_strict_or_known(what, &r);
+        let args = parse_strict(what, &r);
         assert_eq!(
             u64::from(args.listen.port()),
             r.container_port("webhook"),
@@ -531,18 +530,6 @@ fn service_and_webhook_client_config_agree() {
             }
         }
     }
-}
-
-/// Strict for value sets without pending flags; for the others only the known part is checked.
-fn parse_strict_or_known(what: &str, r: &Rendered) -> ServeArgs {
-    let (unknown, parsed) = parse_reporting_unknown(&r.argv());
-    for flag in &unknown {
-        assert!(
-            PENDING_FLAGS.contains(&flag.as_str()),
-            "{what}: {flag} is neither a gko serve flag nor a pending one"
-        );
-    }
-    parsed.unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 fn webhook_config_file(file: &str) -> Value {
@@ -598,7 +585,7 @@ fn webhooks_are_those_of_webhook_config() {
         "timeoutSeconds",
     ];
     let mut sets = strict_value_sets();
-    sets.push(("pending flags", pending_values()));
+    sets.push(("every opt-in value", every_opt_in_value()));
     for (what, values) in sets {
         let r = render("other", "tenant-gko", values.clone());
         for (file, kind) in [
@@ -702,15 +689,15 @@ fn container_args_are_gko_serve_flags() {
     for (what, values) in strict_value_sets() {
         let r = render("gko", "gko", values.clone());
         let args = parse_strict(what, &r);
-        let pending: Vec<String> = r
+        let opt_in: Vec<String> = r
             .args()
             .iter()
             .map(|a| flag_name(a).to_string())
-            .filter(|f| PENDING_FLAGS.contains(&f.as_str()))
+            .filter(|f| OPT_IN_FLAGS.contains(&f.as_str()))
             .collect();
         assert!(
-            pending.is_empty(),
-            "{what}: values left at their defaults must not pass {pending:?}"
+            opt_in.is_empty(),
+            "{what}: values left at their defaults must not pass {opt_in:?}"
         );
         // Job mode: the serving certificate is the Secret the hook Job writes, mounted read-only.
         let cert = args.tls_cert.as_ref().expect("--tls-cert in job mode");
@@ -798,7 +785,7 @@ fn extra_flags_for_the_reconciler_and_manage_certs() {
     if skip("extra_flags_for_the_reconciler_and_manage_certs") {
         return;
     }
-    let r = render("gko", "gko", pending_values());
+    let r = render("gko", "gko", every_opt_in_value());
     let args = r.args();
     let expected = [
         ("--reconcile", "true"),
@@ -851,34 +838,10 @@ fn extra_flags_for_the_reconciler_and_manage_certs() {
     ] {
         let r = render("gko", "gko", values.clone());
         assert_eq!(r.arg(flag).as_deref(), Some(value), "{values}");
-        let (unknown, parsed) = parse_reporting_unknown(&r.argv());
-        assert!(
-            unknown.iter().all(|f| f == flag),
-            "{values}: only {flag} may be unknown, not {unknown:?}"
-        );
-        parsed.unwrap_or_else(|e| panic!("{values}: {e}"));
+        parse_strict(&values.to_string(), &r);
     }
 
-    let (unknown, parsed) = parse_reporting_unknown(&r.argv());
-    let other: Vec<&String> = unknown
-        .iter()
-        .filter(|f| !PENDING_FLAGS.contains(&f.as_str()))
-        .collect();
-    assert!(
-        other.is_empty(),
-        "unknown flags that nobody is adding: {other:?}"
-    );
-    if let Err(e) = parsed {
-        panic!("with the pending flags removed, gko rejects the rest: {e}");
-    }
-    if unknown.is_empty() {
-        println!("every flag the chart can pass exists in src/cli.rs");
-    } else {
-        println!(
-            "flags the chart passes when their values are set, not yet in src/cli.rs: {}",
-            unknown.join(" ")
-        );
-    }
+    parse_strict("every opt-in value", &r);
 }
 
 /// One rule of a Role or ClusterRole.

@@ -40,7 +40,7 @@ fn template(release: &str, ns: &str, values: &Value) -> Vec<Value> {
     let out = Command::new(helm)
         .args(["template", release])
         .arg(cluster::repo().join("charts/gko"))
-        .args(["-n", ns, "-f"])
+        .args(["-n", ns, "--kube-version", "1.33.0", "-f"])
         .arg(&values_file)
         .output()
         .expect("helm template");

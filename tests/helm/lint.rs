@@ -27,6 +27,11 @@ fn helm_lint_passes() {
             "watchNamespaces={a,b}",
         ],
     ] {
+        let kube = kube_version();
+        let args: Vec<&str> = args
+            .into_iter()
+            .chain(["--kube-version", kube.as_str()])
+            .collect();
         let out = helm(&args);
         assert!(out.status.success(), "helm {args:?}:\n{}", out_text(&out));
         assert!(
@@ -94,5 +99,23 @@ fn every_default_value_is_in_the_schema() {
     assert!(
         bad.is_empty(),
         "values.yaml keys not in values.schema.json: {bad:?}"
+    );
+}
+
+/// The chart's kubeVersion is what the client is built for: k8s-openapi's `v1_XX` feature in
+/// Cargo.toml (kube 5's minimum supported version is 1.33 too).
+#[test]
+fn kube_version_is_what_the_client_supports() {
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).expect("Cargo.toml");
+    let feature = cargo
+        .lines()
+        .find(|l| l.starts_with("k8s-openapi"))
+        .and_then(|l| l.split('"').find(|p| p.starts_with("v1_")))
+        .expect("a v1_XX feature of k8s-openapi");
+    let minor = feature.trim_start_matches("v1_");
+    assert_eq!(
+        kube_version(),
+        format!("1.{minor}.0"),
+        "Chart.yaml kubeVersion vs k8s-openapi {feature}"
     );
 }

@@ -95,6 +95,18 @@ fn out_text(o: &std::process::Output) -> String {
 }
 
 /// `helm template RELEASE charts/gko -n NAMESPACE -f <values>`: the error text on failure.
+/// The oldest Kubernetes the chart accepts (Chart.yaml `kubeVersion: ">=X.Y.Z-0"`): what `helm
+/// template` and `helm lint` render for (their default is older than the chart allows).
+fn kube_version() -> String {
+    let chart_yaml = std::fs::read_to_string(chart().join("Chart.yaml")).expect("Chart.yaml");
+    chart_yaml
+        .lines()
+        .find_map(|l| l.strip_prefix("kubeVersion: \">="))
+        .and_then(|v| v.strip_suffix("-0\""))
+        .expect("kubeVersion: \">=X.Y.Z-0\" in Chart.yaml")
+        .to_owned()
+}
+
 fn try_render(release: &str, namespace: &str, values: &Value) -> Result<Rendered, String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("values.json");
@@ -108,6 +120,8 @@ fn try_render(release: &str, namespace: &str, values: &Value) -> Result<Rendered
         namespace,
         "--values",
         &file.display().to_string(),
+        "--kube-version",
+        &kube_version(),
     ]);
     if !out.status.success() {
         return Err(out_text(&out));

@@ -23,8 +23,8 @@ GKO=target/debug/gko
 rm -rf "$STATE" && mkdir -p "$STATE"
 "$ENVTEST/up.sh" "$STATE/envtest" --owner-pid $$ >/dev/null
 cleanup() {
-  [ -n "${GKO_PID:-}" ] && kill -TERM "$GKO_PID" 2>/dev/null && wait "$GKO_PID" 2>/dev/null
-  [ -n "${APIM_PID:-}" ] && kill "$APIM_PID" 2>/dev/null
+  if [ -n "${APIM_PID:-}" ]; then kill "$APIM_PID" 2>/dev/null || true; fi
+  if [ -n "${GKO_PID:-}" ]; then kill -TERM "$GKO_PID" 2>/dev/null && wait "$GKO_PID" 2>/dev/null || true; fi
   "$ENVTEST/down.sh" "$STATE/envtest" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT

@@ -4,7 +4,8 @@
 # CRDs and webhook configurations, and `gko serve` answering the API server over HTTPS.
 #
 # It applies examples/valid (admitted, defaults filled in), shows one mistake being refused, then
-# keeps gko running until Ctrl-C. In another shell:  source target/quickstart/envtest/env
+# starts the project's Management API STAND-IN (a test fake, not Gravitee APIM) and shows gko's
+# reconciler pushing an API to it (SYNCED True), and keeps gko running until Ctrl-C. In another shell:  source target/quickstart/envtest/env
 # and use kubectl (e.g. `kubectl apply -f examples/invalid/api-no-plans.yaml`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +15,7 @@ STATE=target/quickstart
 PORT="${GKO_QUICKSTART_PORT:-8443}"
 PROBE_PORT="${GKO_QUICKSTART_PROBE_PORT:-8081}"
 
-cargo build --bin gko
+cargo build --bin gko --example apim_standin
 GKO=target/debug/gko
 
 [ -x "$ENVTEST/up.sh" ] || { echo "envtest not found at $ENVTEST (set GKO_ENVTEST)"; exit 1; }
@@ -22,7 +23,8 @@ GKO=target/debug/gko
 rm -rf "$STATE" && mkdir -p "$STATE"
 "$ENVTEST/up.sh" "$STATE/envtest" --owner-pid $$ >/dev/null
 cleanup() {
-  [ -n "${GKO_PID:-}" ] && kill -TERM "$GKO_PID" 2>/dev/null && wait "$GKO_PID" 2>/dev/null
+  if [ -n "${APIM_PID:-}" ]; then kill "$APIM_PID" 2>/dev/null || true; fi
+  if [ -n "${GKO_PID:-}" ]; then kill -TERM "$GKO_PID" 2>/dev/null && wait "$GKO_PID" 2>/dev/null || true; fi
   "$ENVTEST/down.sh" "$STATE/envtest" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -36,7 +38,7 @@ kubectl wait --for condition=established --timeout=60s \
 
 echo "== gko serve (webhook https://127.0.0.1:$PORT, probes http://127.0.0.1:$PROBE_PORT)"
 "$GKO" serve --self-signed --cert-dir "$STATE/certs" \
-  --listen "127.0.0.1:$PORT" --probe-listen "127.0.0.1:$PROBE_PORT" --reconcile=false &
+  --listen "127.0.0.1:$PORT" --probe-listen "127.0.0.1:$PROBE_PORT" --lease-namespace default --log warn &
 GKO_PID=$!
 for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null 2>&1 && break
@@ -57,6 +59,60 @@ kubectl get graviteecontexts,graviteeapis,apiresources
 
 echo "== a mistake is refused, naming the field and the fix"
 kubectl apply -f examples/invalid/api-unknown-plan-security.yaml || true
+
+echo "== the Management API STAND-IN (a test fake of APIM's REST API, not Gravitee APIM)"
+target/debug/examples/apim_standin > "$STATE/apim" &
+APIM_PID=$!
+for _ in $(seq 1 50); do [ -s "$STATE/apim" ] && break; sleep 0.1; done
+read -r APIM_URL APIM_TOKEN < "$STATE/apim"
+kubectl create namespace quickstart --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl apply -n quickstart -f - <<YAML
+apiVersion: v1
+kind: Secret
+metadata:
+  name: standin-token
+stringData:
+  bearerToken: $APIM_TOKEN
+---
+apiVersion: gravitee.io/v1alpha1
+kind: ManagementContext
+metadata:
+  name: standin
+spec:
+  baseUrl: $APIM_URL
+  organizationId: DEFAULT
+  environmentId: DEFAULT
+  auth:
+    secretRef:
+      name: standin-token
+---
+apiVersion: gravitee.io/v1alpha1
+kind: ApiDefinition
+metadata:
+  name: echo
+spec:
+  name: echo
+  version: "1.0"
+  description: Pushed by gko to the Management API stand-in
+  contextRef:
+    name: standin
+  plans:
+    - name: free
+      security: KEY_LESS
+  proxy:
+    virtual_hosts:
+      - path: /echo
+    groups:
+      - name: default
+        endpoints:
+          - name: backend
+            target: https://backend.example.com
+YAML
+kubectl wait -n quickstart --for=condition=Synced --timeout=60s apidefinition/echo >/dev/null || true
+kubectl get -n quickstart graviteecontexts,graviteeapis
+echo "== what the stand-in now holds (GET .../environments/DEFAULT/apis)"
+curl -s -H "Authorization: Bearer $APIM_TOKEN" "$APIM_URL/management/organizations/DEFAULT/environments/DEFAULT/apis"
+echo
 
 echo
 echo "gko is running. In another shell: source $STATE/envtest/env; kubectl ... (Ctrl-C stops everything)"

@@ -35,6 +35,33 @@ pub enum Command {
     Crds,
     /// Run the admission webhook (HTTPS) and the probe/metrics server (HTTP).
     Serve(Box<ServeArgs>),
+    /// Remove gko from the cluster for good (the chart's pre-delete hook): delete the webhook
+    /// configurations, stop gko's Deployment, remove gko's finalizer from every object. APIM is untouched.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CleanupArgs {
+    /// Remove gko's finalizer from every ManagementContext, ApiDefinition and ApiResource.
+    #[arg(long, env = "GKO_CLEANUP_FINALIZERS")]
+    pub finalizers: bool,
+    /// Webhook configurations (validating or mutating) to delete first, so no write is refused meanwhile.
+    #[arg(
+        long = "webhook-config",
+        env = "GKO_CLEANUP_WEBHOOK_CONFIGS",
+        value_delimiter = ','
+    )]
+    pub webhook_configs: Vec<String>,
+    /// gko's Deployment, `namespace/name`: deleted and waited for before the finalizers go (a running
+    /// reconciler would put them back).
+    #[arg(long, env = "GKO_CLEANUP_DEPLOYMENT")]
+    pub deployment: Option<String>,
+    /// Namespaces whose objects are cleaned (comma-separated); empty: all.
+    #[arg(long, env = "GKO_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// How long to wait for the Deployment to be gone.
+    #[arg(long, env = "GKO_CLEANUP_WAIT", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -111,6 +138,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cert_extra_sans: Vec<String>,
+    /// At start, server-side apply gko's three CRDs where the cluster's differ (a `helm upgrade` brings
+    /// the new fields; Helm never upgrades `crds/`). Needs `get` and `patch` on the three CRDs.
+    #[arg(long, env = "GKO_APPLY_CRDS", default_value_t = false, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub apply_crds: bool,
     /// How long in-flight reviews may take to finish after SIGTERM.
     #[arg(long, env = "GKO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: std::time::Duration,
@@ -155,6 +186,14 @@ pub struct ServeArgs {
     /// warnings) or enforce (they deny the request; so does an unreachable APIM).
     #[arg(long, env = "GKO_APIM_DRY_RUN", value_enum, default_value_t = DryRunMode::Off)]
     pub apim_dry_run: DryRunMode,
+    /// PEM bundle of extra CAs trusted for the Management API, besides the system's and the bundled public
+    /// roots (chart value `apimCa`).
+    #[arg(long, env = "GKO_APIM_CA_FILE")]
+    pub apim_ca_file: Option<PathBuf>,
+    /// Do not verify the Management API's TLS certificate at all (tests only: logged and shown in every
+    /// context's status).
+    #[arg(long, env = "GKO_APIM_INSECURE_SKIP_VERIFY")]
+    pub apim_insecure_skip_verify: bool,
     /// Time budget of the webhook's APIM dry run.
     #[arg(long, env = "GKO_APIM_DRY_RUN_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub apim_dry_run_timeout: std::time::Duration,

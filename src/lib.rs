@@ -2,6 +2,7 @@
 
 pub mod admission;
 pub mod apim;
+pub mod cleanup;
 pub mod cli;
 pub mod cluster;
 pub mod crd;

@@ -10,6 +10,7 @@ fn main() -> ExitCode {
     gko::telemetry::init_logging(cli.log_format, &cli.log);
     match cli.command {
         Command::Serve(args) => serve(*args),
+        Command::Cleanup(args) => cleanup(args),
         Command::Crds => match gko::crd::crds_yaml() {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -42,6 +43,60 @@ fn main() -> ExitCode {
             ExitCode::from(report.exit_code() as u8)
         }
     }
+}
+
+fn cleanup(args: gko::cli::CleanupArgs) -> ExitCode {
+    let deployment = match args.deployment.as_deref().map(|d| d.split_once('/')) {
+        None => None,
+        Some(Some((ns, name))) if !ns.is_empty() && !name.is_empty() => {
+            Some((ns.to_owned(), name.to_owned()))
+        }
+        Some(_) => {
+            eprintln!("gko cleanup: --deployment is namespace/name");
+            return ExitCode::from(2);
+        }
+    };
+    let plan = gko::cleanup::CleanupPlan {
+        webhook_configs: args.webhook_configs,
+        deployment,
+        finalizers: args.finalizers,
+        namespaces: args.namespaces,
+        wait: args.wait,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gko cleanup: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let client = match kube::Client::try_default().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("gko cleanup: cannot reach the cluster: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match gko::cleanup::run(&client, &plan).await {
+            Ok(report) => {
+                println!(
+                    "gko cleanup: {} webhook configuration(s) deleted, deployment deleted: {}, {} finalizer(s) removed",
+                    report.webhooks_deleted.len(),
+                    report.deployment_deleted,
+                    report.finalizers_removed.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gko cleanup: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn serve(args: gko::cli::ServeArgs) -> ExitCode {

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admission::dry_run::ApimDryRun;
 use crate::admission::lookup::{Resolver, StaticResolver};
 use crate::admission::{Engine, Settings};
-use crate::apim::ClientOptions;
+use crate::apim::{ClientOptions, Trust};
 use crate::cli::ServeArgs;
 use crate::cluster::{self, ClusterCache, Scope};
 use crate::manifests::ManifestSet;
@@ -34,6 +34,10 @@ pub enum ServeError {
     Manifests(String),
     #[error("--manage-certs: {0}")]
     Certs(String),
+    #[error("{0}")]
+    Crds(String),
+    #[error("Management API trust: {0}")]
+    ApimTrust(String),
     #[error("cannot start the reconciler: {0}")]
     Reconciler(String),
 }
@@ -225,6 +229,20 @@ pub fn reconcile_settings(args: &ServeArgs) -> reconcile::Settings {
     }
 }
 
+/// The Management API trust from `--apim-ca-file` / `--apim-insecure-skip-verify`, checked at start.
+fn apim_trust(args: &ServeArgs) -> Result<Trust, ServeError> {
+    let trust = Trust::from_flags(args.apim_ca_file.as_deref(), args.apim_insecure_skip_verify)
+        .map_err(|e| ServeError::ApimTrust(e.to_string()))?;
+    if trust.insecure_skip_verify() {
+        tracing::warn!("{}", crate::apim::INSECURE_WARNING);
+        eprintln!("gko: WARNING: {}", crate::apim::INSECURE_WARNING);
+    }
+    if let Some(file) = &args.apim_ca_file {
+        tracing::info!(ca_file = %file.display(), certificates = trust.extra_roots(), "Management API CAs loaded");
+    }
+    Ok(trust)
+}
+
 /// Runs until `stop` is cancelled (SIGTERM), then shuts down gracefully.
 pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new());
@@ -249,6 +267,11 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     } else {
         None
     };
+    if let (Some(client), true) = (&client, args.apply_crds) {
+        crate::crd::apply::apply_crds(client)
+            .await
+            .map_err(|e| ServeError::Crds(e.to_string()))?;
+    }
     // One cache for the webhook and the reconciler.
     let cache = client.as_ref().map(|client| {
         ClusterCache::start(
@@ -270,6 +293,7 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
     });
 
     let mut settings = reconcile_settings(&args);
+    settings.apim.trust = apim_trust(&args)?;
     let mut dry_run: Option<Arc<dyn ApimDryRun>> = None;
     let mut reconciler = None;
     match (&client, cache) {
@@ -281,11 +305,12 @@ pub async fn run(args: ServeArgs, stop: CancellationToken) -> Result<(), ServeEr
                 tracing::info!(cluster_id = %id, "cluster identity");
                 settings.cluster_id = Some(id);
             }
-            let runner = reconcile::dry_run::Runner::new(
+            let runner = reconcile::dry_run::Runner::with_options(
                 client.clone(),
                 args.apim_dry_run,
                 args.apim_dry_run_timeout,
                 settings.cluster_id.clone().unwrap_or_default(),
+                settings.apim.clone(),
             )
             .map_err(|e| ServeError::Reconciler(e.to_string()))?;
             dry_run = runner.map(|r| Arc::new(r) as Arc<dyn ApimDryRun>);

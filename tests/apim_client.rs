@@ -844,3 +844,96 @@ async fn unreachable_server_is_transient() {
     );
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }
+
+// ----- trust: a Management API behind a private CA -----
+
+/// A TLS stand-in whose certificate (for 127.0.0.1 and localhost) comes from a fresh private CA; returns
+/// the CA file too.
+async fn private_ca_stand_in(dir: &std::path::Path) -> (ApimStandIn, std::path::PathBuf) {
+    let generated = gko::tls::self_signed(dir, &["localhost".into(), "127.0.0.1".into()])
+        .expect("private CA and serving certificate");
+    let reloader = gko::tls::CertReloader::load(generated.files).expect("load certificate");
+    let config = gko::tls::server_config(reloader.cert.clone()).expect("server config");
+    let apim = ApimStandIn::start(StandInConfig::v4().tls(config)).await;
+    assert!(
+        apim.base_url().starts_with("https://"),
+        "{}",
+        apim.base_url()
+    );
+    (apim, generated.ca)
+}
+
+fn client_trusting(trust: gko::apim::Trust) -> ApimClient {
+    ApimClient::new(ClientOptions {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+        trust,
+        ..ClientOptions::default()
+    })
+    .expect("client")
+}
+
+#[tokio::test]
+async fn private_ca_is_refused_by_default_and_named_as_such() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (apim, _ca) = private_ca_stand_in(dir.path()).await;
+    let err = client()
+        .probe(&apim.default_target())
+        .await
+        .expect_err("an unknown CA is refused");
+    assert!(matches!(err, ApimError::Tls { .. }), "{err:?}");
+    assert!(
+        !err.is_retryable(),
+        "a trust problem does not go away by retrying: {err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("certificate signed by an unknown authority") && text.contains("apimCa"),
+        "{text}"
+    );
+    assert_eq!(
+        apim.total_calls(),
+        0,
+        "no request got through the refused handshake"
+    );
+}
+
+#[tokio::test]
+async fn private_ca_trusted_with_the_ca_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (apim, ca) = private_ca_stand_in(dir.path()).await;
+    let trust = gko::apim::Trust::from_flags(Some(&ca), false).expect("CA bundle");
+    assert_eq!(trust.extra_roots(), 1);
+    let probe = client_trusting(trust)
+        .probe(&apim.default_target())
+        .await
+        .expect("the private CA is trusted");
+    assert_eq!(probe.generation, ApimGeneration::V4);
+}
+
+#[tokio::test]
+async fn another_ca_in_the_file_does_not_help() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (apim, _ca) = private_ca_stand_in(&dir.path().join("apim")).await;
+    let other = gko::tls::self_signed(&dir.path().join("other"), &["localhost".into()])
+        .expect("another CA");
+    let trust = gko::apim::Trust::from_flags(Some(&other.ca), false).expect("CA bundle");
+    let err = client_trusting(trust)
+        .probe(&apim.default_target())
+        .await
+        .expect_err("a different CA is no trust");
+    assert!(matches!(err, ApimError::Tls { .. }), "{err:?}");
+    assert!(err.to_string().contains("set apimCa"), "{err}");
+}
+
+#[tokio::test]
+async fn insecure_skip_verify_accepts_any_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (apim, _ca) = private_ca_stand_in(dir.path()).await;
+    let trust = gko::apim::Trust::from_flags(None, true).expect("trust");
+    assert!(trust.insecure_skip_verify());
+    client_trusting(trust)
+        .probe(&apim.default_target())
+        .await
+        .expect("verification is off");
+}

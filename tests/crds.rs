@@ -1,5 +1,7 @@
 //! The CRDs committed under charts/gko/crds/ are exactly what `gko crds` prints.
 
+mod support;
+
 use std::path::Path;
 
 #[test]
@@ -56,4 +58,62 @@ fn crds_have_the_names_gko_users_know() {
     assert_eq!(short(0).as_deref(), Some("graviteecontexts"));
     assert_eq!(short(1).as_deref(), Some("graviteeapis"));
     assert!(!yaml.contains("nullable"), "no nullable in the schemas");
+}
+
+/// `gko serve --apply-crds` on a cluster holding an older CRD: that one is applied, the others are
+/// left alone, and a second start writes nothing.
+#[tokio::test]
+async fn apply_crds_brings_an_older_crd_to_this_release() {
+    use gko::crd::apply::{apply_crds, is_current, CrdOutcome};
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, PostParams};
+
+    let Some(path) = support::kube::kubeconfig() else {
+        println!("skipped: apply_crds_brings_an_older_crd_to_this_release: KUBECONFIG not set");
+        return;
+    };
+    let client = support::kube::client_for(&path).await;
+    support::kube::apply_crds(&client).await;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = "apiresources.gravitee.io";
+    // What an older release's CRD looks like: another description (harmless to other tests).
+    let mut current = api.get(name).await.expect("get");
+    if let Some(schema) = current.spec.versions[0]
+        .schema
+        .as_mut()
+        .and_then(|s| s.open_api_v3_schema.as_mut())
+    {
+        schema.description = Some("an older release's description".into());
+    }
+    api.replace(name, &PostParams::default(), &current)
+        .await
+        .expect("make the CRD older");
+    let before = serde_json::to_value(api.get(name).await.expect("get")).expect("json");
+    let desired = serde_json::to_value(gko::crd::Kind::ApiResource.crd()).expect("json");
+    assert!(!is_current(&before, &desired), "the CRD differs before");
+
+    let outcomes = apply_crds(&client).await.expect("apply");
+    let of = |n: &str| {
+        outcomes
+            .iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, o)| o.clone())
+    };
+    assert_eq!(of(name), Some(CrdOutcome::Applied), "{outcomes:?}");
+    assert_eq!(
+        of("apidefinitions.gravitee.io"),
+        Some(CrdOutcome::Unchanged),
+        "{outcomes:?}"
+    );
+    let after = serde_json::to_value(api.get(name).await.expect("get")).expect("json");
+    assert!(
+        is_current(&after, &desired),
+        "the CRD is this release's after the apply"
+    );
+
+    let again = apply_crds(&client).await.expect("apply again");
+    assert!(
+        again.iter().all(|(_, o)| *o == CrdOutcome::Unchanged),
+        "nothing to write on the next start: {again:?}"
+    );
 }

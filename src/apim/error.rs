@@ -39,6 +39,10 @@ pub enum ApimError {
     /// APIM answered something gko cannot understand.
     #[error("unexpected response from {call}: {reason}")]
     Protocol { call: String, reason: String },
+    /// The Management API's TLS certificate was refused (unknown authority, wrong name, expired) or the
+    /// handshake failed: nothing changes until the trust or the certificate does.
+    #[error("TLS failure on {call}: {reason}")]
+    Tls { call: String, reason: String },
     /// Local configuration problem (bad URL, missing credentials): no request was sent.
     #[error("invalid Management API configuration: {0}")]
     Config(String),
@@ -63,6 +67,12 @@ impl ApimError {
     /// Classifies a transport-level failure (no usable HTTP answer).
     pub(crate) fn from_transport(call: &str, err: reqwest::Error) -> Self {
         let err = err.without_url();
+        if let Some(reason) = super::trust::tls_failure(&err) {
+            return ApimError::Tls {
+                call: call.to_owned(),
+                reason,
+            };
+        }
         let reason = if err.is_timeout() {
             format!("timed out ({})", chain(&err))
         } else if err.is_connect() {

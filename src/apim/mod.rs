@@ -4,6 +4,7 @@
 //!   ManagementContext).
 //! - [`ApimClient`]: probe an environment (APIM 3.x or 4.x, remembered per target), find / read / import /
 //!   start / stop / delete APIs.
+//! - [`Trust`]: system + bundled roots, `--apim-ca-file`, `--apim-insecure-skip-verify`.
 //! - [`ApimError`]: every failure classified once (transient or not).
 //! - [`backoff`]: capped exponential backoff with jitter and a retry loop for transient errors.
 //!
@@ -13,6 +14,7 @@ pub mod backoff;
 mod client;
 mod error;
 mod target;
+mod trust;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -21,6 +23,7 @@ pub use backoff::{retry, RetryPolicy};
 pub use client::{ApimClient, ClientOptions};
 pub use error::ApimError;
 pub use target::{Credentials, Target, DEFAULT_PATH_PREFIX};
+pub use trust::{Trust, CA_HINT, INSECURE_WARNING};
 
 /// Result of a Management API call.
 pub type Result<T, E = ApimError> = std::result::Result<T, E>;

@@ -2,6 +2,7 @@
 
 pub mod api_definition;
 pub mod api_resource;
+pub mod apply;
 pub mod common;
 pub mod management_context;
 pub mod schema;

@@ -46,13 +46,24 @@ impl Runner {
         timeout: Duration,
         cluster_id: String,
     ) -> Result<Option<Runner>, ApimError> {
+        Self::with_options(client, mode, timeout, cluster_id, ClientOptions::default())
+    }
+
+    /// [`Runner::new`] with the client options (trust, user agent) of `base`; the timeouts are `timeout`.
+    pub fn with_options(
+        client: Client,
+        mode: DryRunMode,
+        timeout: Duration,
+        cluster_id: String,
+        base: ClientOptions,
+    ) -> Result<Option<Runner>, ApimError> {
         if mode == DryRunMode::Off {
             return Ok(None);
         }
         let apim = ApimClient::new(ClientOptions {
             connect_timeout: timeout,
             request_timeout: timeout,
-            ..ClientOptions::default()
+            ..base
         })?;
         Ok(Some(Runner {
             client,

@@ -189,11 +189,10 @@ async fn apply(
                             READY,
                             true,
                             Reason::Reachable,
-                            format!(
-                                "APIM {} answers for organization {} environment {}",
-                                probe.generation,
-                                resolved.target.organization_id(),
-                                resolved.target.environment_id()
+                            reachable_message(
+                                &probe,
+                                &resolved.target,
+                                shared.settings.apim.trust.insecure_skip_verify(),
                             ),
                             generation,
                         );
@@ -306,4 +305,23 @@ async fn cleanup(
         message,
         retry: shared.settings.blocked_requeue,
     })
+}
+
+/// The Ready message of a reachable context; says loudly when TLS verification is off.
+fn reachable_message(
+    probe: &crate::apim::Probe,
+    target: &crate::apim::Target,
+    insecure: bool,
+) -> String {
+    let base = format!(
+        "APIM {} answers for organization {} environment {}",
+        probe.generation,
+        target.organization_id(),
+        target.environment_id()
+    );
+    if insecure {
+        format!("{base}; WARNING: {}", crate::apim::INSECURE_WARNING)
+    } else {
+        base
+    }
 }

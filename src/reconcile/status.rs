@@ -58,6 +58,8 @@ pub enum Reason {
     InvalidContext,
     /// The Management API failed or did not answer (5xx, timeout, connection).
     ApimUnavailable,
+    /// The Management API's certificate is not trusted (set `apimCa`).
+    TlsUntrusted,
     Unauthorized,
     UnknownEnvironment,
     /// The context's circuit breaker is open.
@@ -83,7 +85,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for the README check.
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Accepted,
         Reason::Resolved,
         Reason::Synced,
@@ -98,6 +100,7 @@ impl Reason {
         Reason::InvalidSpec,
         Reason::InvalidContext,
         Reason::ApimUnavailable,
+        Reason::TlsUntrusted,
         Reason::Unauthorized,
         Reason::UnknownEnvironment,
         Reason::ContextUnavailable,
@@ -130,6 +133,7 @@ impl Reason {
             Reason::InvalidSpec => "InvalidSpec",
             Reason::InvalidContext => "InvalidContext",
             Reason::ApimUnavailable => "ApimUnavailable",
+            Reason::TlsUntrusted => "TlsUntrusted",
             Reason::Unauthorized => "Unauthorized",
             Reason::UnknownEnvironment => "UnknownEnvironment",
             Reason::ContextUnavailable => "ContextUnavailable",
@@ -260,6 +264,12 @@ pub fn classify(err: &ApimError) -> Classified {
         ApimError::UnknownEnvironment { .. } => Classified {
             reason: Reason::UnknownEnvironment,
             message,
+            retry: Retry::Slow(SLOW_REQUEUE),
+            unreachable: false,
+        },
+        ApimError::Tls { reason, .. } => Classified {
+            reason: Reason::TlsUntrusted,
+            message: reason.clone(),
             retry: Retry::Slow(SLOW_REQUEUE),
             unreachable: false,
         },

@@ -58,6 +58,8 @@ pub struct StandInConfig {
     pub bearer_token: Option<String>,
     /// Accepted basic (username, password).
     pub basic: Option<(String, String)>,
+    /// Serve HTTPS with this configuration (ALPN forced to HTTP/1.1); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for StandInConfig {
@@ -68,6 +70,7 @@ impl Default for StandInConfig {
             environments: vec![("DEFAULT".into(), "DEFAULT".into())],
             bearer_token: Some(TEST_TOKEN.into()),
             basic: None,
+            tls: None,
         }
     }
 }
@@ -93,6 +96,13 @@ impl StandInConfig {
     }
     pub fn basic(mut self, username: &str, password: &str) -> Self {
         self.basic = Some((username.into(), password.into()));
+        self
+    }
+    /// Serve HTTPS with this server configuration (its certificate decides who trusts the stand-in).
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        let mut config = (*config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        self.tls = Some(Arc::new(config));
         self
     }
     pub fn path_prefix(mut self, prefix: &str) -> Self {
@@ -203,6 +213,7 @@ pub struct ApimStandIn {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
+    https: bool,
 }
 
 impl Drop for ApimStandIn {
@@ -237,6 +248,7 @@ impl ApimStandIn {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local address");
+        let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 mode: config.mode,
@@ -267,16 +279,34 @@ impl ApimStandIn {
                 };
                 while connections.try_join_next().is_some() {}
                 let shared = server.clone();
+                let tls = tls.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| handle(shared.clone(), req));
                     // A service error (dropped-connection fault) closes the connection without an answer.
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    match tls {
+                        None => {
+                            let _ = http1::Builder::new()
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        Some(acceptor) => {
+                            // A refused handshake (the client does not trust us) ends here.
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                let _ = http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            }
+                        }
+                    }
                 });
             }
         });
-        ApimStandIn { addr, shared, task }
+        ApimStandIn {
+            addr,
+            shared,
+            task,
+            https: config.tls.is_some(),
+        }
     }
 
     pub async fn start_v4() -> ApimStandIn {
@@ -287,9 +317,10 @@ impl ApimStandIn {
         Self::start(StandInConfig::v3()).await
     }
 
-    /// `http://127.0.0.1:<port>` (no prefix: that is the Target's business).
+    /// `http://127.0.0.1:<port>` (`https://` when serving TLS; no prefix: that is the Target's business).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A Target for (org, env) with the configured credentials (bearer if configured, else basic).

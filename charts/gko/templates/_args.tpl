@@ -63,6 +63,15 @@ the flag still starts: the reconciler flags and --manage-certs are passed only w
 - {{ printf "--lease-namespace=%v" (.) | quote }}
 {{- end }}
 {{- end }}
+{{- if .Values.applyCrds }}
+- --apply-crds
+{{- end }}
+{{- if or .Values.apimCa.secretName .Values.apimCa.configMapName }}
+- {{ printf "--apim-ca-file=/etc/gko/apim-ca/%v" (.Values.apimCa.key) | quote }}
+{{- end }}
+{{- if .Values.apimInsecureSkipVerify }}
+- --apim-insecure-skip-verify
+{{- end }}
 {{- range .Values.extraArgs }}
 - {{ . | quote }}
 {{- end }}

@@ -525,3 +525,16 @@ fn gko_samples_are_accepted_but_for_missing_references_and_the_no_plan_sample() 
     assert!(no_plan_seen, "the no-plan sample is expected to be denied");
     assert_eq!(rc, 1);
 }
+
+#[test]
+fn an_object_defined_twice_warns_with_its_rule_id() {
+    let dir = folder(&[("a.yaml", &api("orders")), ("b.yaml", &api("orders"))]);
+    let (rc, report) = validate_json(&["-f", path_str(dir.path())]);
+    assert_eq!(rc, 0, "{report:#}");
+    let later = objects(&report)
+        .iter()
+        .find(|o| o["file"].as_str().is_some_and(|f| f.ends_with("b.yaml")))
+        .unwrap_or_else(|| panic!("b.yaml in {report:#}"));
+    assert_eq!(later["warnings"][0]["rule"], "files-duplicate-object");
+    assert_eq!(later["warnings"][0]["field"], "metadata.name");
+}

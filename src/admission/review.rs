@@ -575,6 +575,13 @@ mod tests {
             text.contains("APIM dry run: plan has no description"),
             "{text}"
         );
+        assert_eq!(
+            out.raised,
+            vec![
+                ("api-apim-dry-run-denied", Effect::Deny),
+                ("api-apim-dry-run-warning", Effect::Warn)
+            ]
+        );
 
         let warn = Fake {
             findings: DryRunFindings {
@@ -596,6 +603,7 @@ mod tests {
             .body
             .to_string()
             .contains("APIM dry run: APIM unreachable"));
+        assert_eq!(out.raised, vec![("api-apim-dry-run-warning", Effect::Warn)]);
         assert_eq!(warn.calls.load(Ordering::SeqCst), 1);
     }
 

@@ -162,3 +162,27 @@ fn warning_lines_name_the_object() {
         vec!["ApiDefinition default/orders: spec.description: is empty; APIM 4.x requires a description, set spec.description"]
     );
 }
+
+#[test]
+fn schema_errors_carry_the_rule_id_of_their_kind_of_error() {
+    let a = with(api(), "/spec/plans/0/order", json!("first"));
+    let a = with(a, "/spec/contextRef", json!({}));
+    let v = create(&a, &[]);
+    let ids: Vec<(&str, &str)> = v
+        .violations
+        .iter()
+        .map(|v| (v.rule, v.field.as_str()))
+        .collect();
+    assert!(
+        ids.contains(&("schema-type", "spec.plans[0].order")),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&("schema-required", "spec.contextRef.name")),
+        "{ids:?}"
+    );
+    assert!(
+        v.violations.iter().all(|v| v.cause == Cause::Schema),
+        "{v:?}"
+    );
+}

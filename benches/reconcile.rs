@@ -17,6 +17,8 @@ mod apim;
 mod cluster;
 #[path = "../tests/support/fixtures.rs"]
 mod fixtures;
+#[path = "../tests/support/measure.rs"]
+mod measure;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,23 +31,8 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use serde_json::json;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
+    measure::status_mib(None, "VmRSS:")
 }
 
 /// Set in the child process that only measures the cache of one namespace.
@@ -191,10 +178,10 @@ impl Drop for SyncedWatch {
 }
 
 async fn run(path: String) {
-    let n = env_usize("GKO_BENCH_APIS", 1000);
+    let n = measure::env_usize("GKO_BENCH_APIS", 1000);
     let users = n / 2;
-    let cached = env_usize("GKO_BENCH_CACHED", 10_000);
-    let concurrency = u16::try_from(env_usize("GKO_BENCH_CONCURRENCY", 8)).unwrap_or(8);
+    let cached = measure::env_usize("GKO_BENCH_CACHED", 10_000);
+    let concurrency = u16::try_from(measure::env_usize("GKO_BENCH_CONCURRENCY", 8)).unwrap_or(8);
     let client = cluster::client_for(&path).await;
     cluster::apply_crds(&client).await;
     let ns = cluster::namespace(&client, "bench").await;

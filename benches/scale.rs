@@ -22,6 +22,8 @@ mod apim;
 mod cluster;
 #[path = "../tests/support/fixtures.rs"]
 mod fixtures;
+#[path = "../tests/support/measure.rs"]
+mod measure;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -33,13 +35,6 @@ use gko::cluster::{watch, Scope};
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     let Some(path) = cluster::kubeconfig() else {
@@ -176,17 +171,11 @@ impl Gko {
 
     /// (current RSS, peak RSS) in MiB.
     fn rss(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-                .map_or(0.0, |kb| kb / 1024.0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        let pid = Some(self.child.id());
+        (
+            measure::status_mib(pid, "VmRSS:"),
+            measure::status_mib(pid, "VmHWM:"),
+        )
     }
 }
 
@@ -233,8 +222,8 @@ async fn wait_synced(client: &Client, ns: &str, n: usize, limit: Duration) -> Du
 }
 
 async fn run(path: String) {
-    let n = env_usize("GKO_BENCH_SCALE_APIS", 10_000);
-    let concurrency = env_usize("GKO_BENCH_CONCURRENCY", 16);
+    let n = measure::env_usize("GKO_BENCH_SCALE_APIS", 10_000);
+    let concurrency = measure::env_usize("GKO_BENCH_CONCURRENCY", 16);
     let client = cluster::client_for(&path).await;
     cluster::apply_crds(&client).await;
     let standin = apim::ApimStandIn::start_v4().await;

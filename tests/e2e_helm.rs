@@ -369,13 +369,7 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
     if cluster::skip(name) {
         return;
     }
-    let Some(certs_tool) = std::env::var_os("CERTS_TOOL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let p = PathBuf::from(env!("CARGO_BIN_EXE_gko")).with_file_name("certs-tool");
-            p.is_file().then_some(p)
-        })
-    else {
+    let Some(certs_tool) = cluster::certs_tool_bin() else {
         println!("skipped: {name}: no certs-tool binary (cargo build -p certs-tool)");
         return;
     };

@@ -1,7 +1,7 @@
 //! End to end: the chart's objects and commands against a real API server (admin identity).
 
 use super::*;
-use crate::hooks::certs_tool_bin;
+use crate::support::cluster::certs_tool_bin;
 
 // ---- End to end: the chart's objects and commands against a real API server ------------------
 

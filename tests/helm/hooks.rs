@@ -176,22 +176,13 @@ fn certificate_hooks_work_on_install_and_upgrade() {
         "--cert-dir is on a writable volume"
     );
 }
-/// The certs-tool binary: `$CERTS_TOOL`, or next to the gko test binary's `gko`.
-pub(crate) fn certs_tool_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CERTS_TOOL") {
-        return Some(PathBuf::from(p));
-    }
-    let gko = PathBuf::from(env!("CARGO_BIN_EXE_gko"));
-    let p = gko.with_file_name(format!("certs-tool{}", std::env::consts::EXE_SUFFIX));
-    p.exists().then_some(p)
-}
 
 #[test]
 fn certs_tool_accepts_the_job_arguments() {
     if skip("certs_tool_accepts_the_job_arguments") {
         return;
     }
-    let Some(bin) = certs_tool_bin() else {
+    let Some(bin) = crate::support::cluster::certs_tool_bin() else {
         println!("skipped: certs_tool_accepts_the_job_arguments: no certs-tool binary (cargo build -p certs-tool, or set CERTS_TOOL)");
         return;
     };

@@ -260,3 +260,13 @@ impl Drop for Gko {
         }
     }
 }
+
+/// The certs-tool binary: `CERTS_TOOL`, else the one cargo built next to gko.
+pub fn certs_tool_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CERTS_TOOL") {
+        return Some(PathBuf::from(p));
+    }
+    let gko = PathBuf::from(env!("CARGO_BIN_EXE_gko"));
+    let p = gko.with_file_name(format!("certs-tool{}", std::env::consts::EXE_SUFFIX));
+    p.exists().then_some(p)
+}

@@ -140,7 +140,7 @@ fn a_denial_exits_1_with_one_line_per_violation() {
     let (rc, text) = validate_text(&["-f", path_str(&file)]);
     assert_eq!(rc, 1, "{text}");
     let expected = format!(
-        "{}: ApiDefinition default/orders: spec.version: is required: APIM needs a version for the API; set spec.version, e.g. \"1.0\"",
+        "{}:5: ApiDefinition default/orders: spec.version: is required: APIM needs a version for the API; set spec.version, e.g. \"1.0\"",
         file.display()
     );
     assert_eq!(text.lines().next(), Some(expected.as_str()), "{text}");
@@ -155,7 +155,7 @@ fn warnings_are_reported_and_do_not_deny() {
     let (rc, text) = validate_text(&["-f", path_str(&file)]);
     assert_eq!(rc, 0, "{text}");
     let expected = format!(
-        "{}: ApiDefinition default/orders: warning: spec.description: is empty; APIM 4.x requires a description, set spec.description",
+        "{}:5: ApiDefinition default/orders: warning: spec.description: is empty; APIM 4.x requires a description, set spec.description",
         file.display()
     );
     assert_eq!(text.lines().next(), Some(expected.as_str()), "{text}");
@@ -209,7 +209,8 @@ fn bad_yaml_exits_2_and_the_documents_before_it_are_still_checked() {
         "{error}"
     );
     let (_, text) = validate_text(&["-f", path_str(&file)]);
-    let prefix = format!("{}: document 2: invalid YAML: ", file.display());
+    assert_eq!(error["line"], 22, "{error}");
+    let prefix = format!("{}:22: document 2: invalid YAML: ", file.display());
     assert!(text.starts_with(&prefix), "{text}");
 }
 
@@ -234,9 +235,48 @@ fn json_report_has_every_field() {
         serde_json::json!([{
             "rule": "api-plan-security-unknown",
             "field": "spec.plans[0].security",
+            "line": 12,
             "message": "\"KEYLESS\" is not a known plan security type (did you mean KEY_LESS?); use one of KEY_LESS, API_KEY, OAUTH2, JWT",
             "cause": "rule"
         }])
+    );
+}
+
+#[test]
+fn explicit_nulls_are_dropped_as_the_api_server_drops_them() {
+    // A chart that renders an unset value as `null`: the API server prunes the field before
+    // admission, so the object is valid.
+    let with_nulls = api("orders").replace(
+        "  local: true\n",
+        "  local: true\n  flow_mode: null\n  labels: null\n",
+    );
+    let dir = folder(&[("api.yaml", &with_nulls)]);
+    let (rc, text) = validate_text(&["-f", path_str(dir.path())]);
+    assert_eq!(rc, 0, "{text}");
+}
+
+#[test]
+fn each_finding_points_at_the_line_of_its_field() {
+    let broken = format!(
+        "# two APIs in one file\n{}---\n{}",
+        api("orders"),
+        api("billing").replace("security: KEY_LESS", "security: KEYLESS")
+    );
+    let dir = folder(&[("apis.yaml", &broken)]);
+    let file = dir.path().join("apis.yaml");
+    let (rc, report) = validate_json(&["-f", path_str(&file)]);
+    assert_eq!(rc, 1, "{report:#}");
+    let billing = object(&report, "billing");
+    assert_eq!(billing["document"], 2);
+    assert_eq!(billing["line"], 23, "{billing:#}");
+    assert_eq!(billing["violations"][0]["line"], 34, "{billing:#}");
+    let (_, text) = validate_text(&["-f", path_str(&file)]);
+    assert!(
+        text.starts_with(&format!(
+            "{}:34: ApiDefinition default/billing: spec.plans[0].security: ",
+            file.display()
+        )),
+        "{text}"
     );
 }
 
@@ -325,7 +365,7 @@ fn multi_document_files_resolve_references_among_their_documents() {
 
 #[test]
 fn json_files_are_read() {
-    let value: Value = serde_yaml::from_str(&api("orders")).expect("yaml");
+    let value: Value = serde_saphyr::from_str(&api("orders")).expect("yaml");
     let json = serde_json::to_string_pretty(&value).expect("json");
     let dir = folder(&[("api.json", &json)]);
     let (rc, report) = validate_json(&["-f", path_str(dir.path())]);

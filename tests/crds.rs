@@ -20,9 +20,7 @@ fn committed_crds_match_generated_ones() {
 #[test]
 fn crds_have_the_names_gko_users_know() {
     let yaml = gko::crd::crds_yaml().expect("CRDs serialise");
-    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
-        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML"))
-        .collect();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&yaml).expect("valid YAML");
     let names: Vec<&str> = docs
         .iter()
         .filter_map(|d| d.pointer("/metadata/name")?.as_str())

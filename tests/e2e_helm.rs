@@ -46,9 +46,10 @@ fn template(release: &str, ns: &str, values: &Value) -> Vec<Value> {
         .expect("helm template");
     assert!(out.status.success(), "helm template: {}", text(&out));
     let yaml = String::from_utf8_lossy(&out.stdout).to_string();
-    serde_yaml::Deserializer::from_str(&yaml)
-        .filter_map(|d| serde::Deserialize::deserialize(d).ok())
-        .filter(|v: &Value| v.is_object())
+    serde_saphyr::from_multiple::<Value>(&yaml)
+        .expect("rendered YAML parses")
+        .into_iter()
+        .filter(Value::is_object)
         .collect()
 }
 

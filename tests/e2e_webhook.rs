@@ -313,7 +313,7 @@ fn gko_manifests_apply_unchanged() {
             Some(&doc),
         );
         let answer: Value = serde_json::from_slice(&out.stdout).expect("json answer");
-        let sent: Value = serde_yaml::from_str(&doc).expect("yaml");
+        let sent: Value = serde_saphyr::from_str(&doc).expect("yaml");
         let stored = if answer["kind"] == "List" {
             answer["items"][0].clone()
         } else {

@@ -42,6 +42,11 @@ fn compiled(kind: Kind) -> &'static Compiled {
     })
 }
 
+/// The OpenAPI schema of `kind` as the checks use it (built once).
+pub(crate) fn schema_of(kind: Kind) -> &'static Value {
+    &compiled(kind).schema
+}
+
 /// Adds `additionalProperties: false` to every object schema with `properties`, except those that
 /// keep unknown fields. `metadata` is left open (the API server owns its schema).
 fn close_objects(node: &mut Value) {

@@ -103,11 +103,11 @@ impl std::fmt::Display for Kind {
 }
 
 /// All three CRDs as one multi-document YAML stream (what `gko crds` prints).
-pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+pub fn crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
     let mut out = String::new();
     for kind in Kind::ALL {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&kind.crd())?);
+        out.push_str(&serde_saphyr::to_string(&kind.crd())?);
     }
     Ok(out)
 }

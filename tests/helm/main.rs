@@ -127,9 +127,10 @@ fn try_render(release: &str, namespace: &str, values: &Value) -> Result<Rendered
         return Err(out_text(&out));
     }
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    let docs = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).expect("rendered YAML parses"))
-        .filter(|v: &Value| !v.is_null())
+    let docs = serde_saphyr::from_multiple::<Value>(&text)
+        .expect("rendered YAML parses")
+        .into_iter()
+        .filter(|v| !v.is_null())
         .collect();
     Ok(Rendered {
         docs,

@@ -15,7 +15,7 @@ pub(crate) fn schema() -> Value {
 }
 
 pub(crate) fn default_values() -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(chart().join("values.yaml")).expect("values"))
+    serde_saphyr::from_str(&std::fs::read_to_string(chart().join("values.yaml")).expect("values"))
         .expect("values.yaml")
 }
 

@@ -85,7 +85,7 @@ fn service_and_webhook_client_config_agree() {
 fn webhook_config_file(file: &str) -> Value {
     let text =
         std::fs::read_to_string(repo().join("webhook-config").join(file)).expect("webhook-config");
-    serde_yaml::from_str(&text).expect("webhook-config YAML")
+    serde_saphyr::from_str(&text).expect("webhook-config YAML")
 }
 
 fn without(v: &Value, keys: &[&str]) -> Value {

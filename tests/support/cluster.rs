@@ -132,7 +132,7 @@ pub fn register_webhooks(id: &str, port: u16, ca_pem: &[u8]) -> Vec<String> {
     for file in ["validating.yaml", "mutating.yaml"] {
         let yaml = std::fs::read_to_string(repo().join("webhook-config").join(file))
             .expect("webhook-config file");
-        let mut config: Value = serde_yaml::from_str(&yaml).expect("webhook-config YAML");
+        let mut config: Value = serde_saphyr::from_str(&yaml).expect("webhook-config YAML");
         let kind = config["kind"].as_str().unwrap_or_default().to_string();
         let name = format!(
             "{}-{id}",

@@ -2,6 +2,9 @@
 //! resolves references among them, and runs the same engine as the webhook on every
 //! gravitee.io/v1alpha1 object.
 
+mod nulls;
+mod yaml;
+
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -35,6 +38,8 @@ pub(crate) struct Document {
     /// 1-based position in its file.
     pub index: usize,
     pub value: Value,
+    /// Where its fields are in the file.
+    pub(crate) at: yaml::Positions,
 }
 
 /// A problem with the input itself.
@@ -43,7 +48,19 @@ pub struct InputError {
     pub file: String,
     /// 1-based document number, absent when the whole file is unreadable.
     pub document: Option<usize>,
+    /// 1-based line the problem is on, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     pub message: String,
+}
+
+/// A violation or warning, with the line of its field in the input file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    #[serde(flatten)]
+    pub violation: Violation,
+    /// 1-based line of the field (or of its closest enclosing field present in the file).
+    pub line: u64,
 }
 
 /// The verdict on one object.
@@ -51,12 +68,14 @@ pub struct InputError {
 pub struct ObjectReport {
     pub file: String,
     pub document: usize,
+    /// 1-based line the object starts on.
+    pub line: u64,
     pub kind: String,
     pub namespace: String,
     pub name: String,
     pub allowed: bool,
-    pub violations: Vec<Violation>,
-    pub warnings: Vec<Violation>,
+    pub violations: Vec<Finding>,
+    pub warnings: Vec<Finding>,
 }
 
 /// Everything `gko validate` found.
@@ -93,11 +112,12 @@ impl Report {
         self.objects
             .iter()
             .flat_map(|o| o.violations.iter())
-            .filter(|v| v.cause == Cause::Reference)
+            .filter(|v| v.violation.cause == Cause::Reference)
             .count()
     }
 
-    /// The human-readable report: one line per violation, `file: Kind ns/name: field: message`.
+    /// The human-readable report: one line per violation, `file:line: Kind ns/name: field: message`
+    /// (the compiler convention editors and CI annotations understand).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for e in &self.errors {
@@ -105,12 +125,20 @@ impl Report {
             out.push('\n');
         }
         for o in &self.objects {
-            let who = format!("{}: {} {}/{}", o.file, o.kind, o.namespace, o.name);
-            for v in &o.violations {
-                out.push_str(&format!("{who}: {}: {}\n", v.field, v.message));
+            let who = format!("{} {}/{}", o.kind, o.namespace, o.name);
+            for f in &o.violations {
+                let v = &f.violation;
+                out.push_str(&format!(
+                    "{}:{}: {who}: {}: {}\n",
+                    o.file, f.line, v.field, v.message
+                ));
             }
-            for w in &o.warnings {
-                out.push_str(&format!("{who}: warning: {}: {}\n", w.field, w.message));
+            for f in &o.warnings {
+                let w = &f.violation;
+                out.push_str(&format!(
+                    "{}:{}: {who}: warning: {}: {}\n",
+                    o.file, f.line, w.field, w.message
+                ));
             }
         }
         for s in &self.skipped {
@@ -135,9 +163,13 @@ impl Report {
 }
 
 fn input_line(e: &InputError) -> String {
+    let file = match e.line {
+        Some(line) => format!("{}:{line}", e.file),
+        None => e.file.clone(),
+    };
     match e.document {
-        Some(d) => format!("{}: document {d}: {}", e.file, e.message),
-        None => format!("{}: {}", e.file, e.message),
+        Some(d) => format!("{file}: document {d}: {}", e.message),
+        None => format!("{file}: {}", e.message),
     }
 }
 
@@ -154,6 +186,7 @@ pub(crate) fn collect_files(paths: &[PathBuf], errors: &mut Vec<InputError>) -> 
             errors.push(InputError {
                 file: p.display().to_string(),
                 document: None,
+                line: None,
                 message: "no such file or folder".into(),
             });
         }
@@ -168,6 +201,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
             errors.push(InputError {
                 file: dir.display().to_string(),
                 document: None,
+                line: None,
                 message: format!("cannot read folder: {e}"),
             });
             return;
@@ -189,33 +223,36 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<InputError>) {
 }
 
 /// Splits a file's text into documents (multi-document YAML, or JSON which is YAML too).
-/// Empty documents are dropped; a document that does not parse is an error of its own, and the
-/// documents around it are still read.
+/// Empty documents are dropped and not counted; a document that does not parse is an error of its
+/// own, and the documents before it are still read.
 pub(crate) fn parse_documents(
     file: &str,
     text: &str,
     errors: &mut Vec<InputError>,
 ) -> Vec<Document> {
-    use serde::Deserialize;
-    let mut docs = Vec::new();
-    for (i, de) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        match Value::deserialize(de) {
-            Ok(Value::Null) => {}
-            Ok(value) => docs.push(Document {
+    let (parsed, error) = yaml::documents(text);
+    let docs: Vec<Document> = parsed
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut value, at))| {
+            if let Classified::Ours(kind, _) = classify(&value) {
+                nulls::prune(&mut value, crate::admission::schema::schema_of(kind));
+            }
+            Document {
                 file: file.to_string(),
                 index: i + 1,
                 value,
-            }),
-            Err(e) => {
-                errors.push(InputError {
-                    file: file.to_string(),
-                    document: Some(i + 1),
-                    message: format!("invalid YAML: {e}"),
-                });
-                // The YAML stream cannot be resumed reliably after a syntax error.
-                break;
+                at,
             }
-        }
+        })
+        .collect();
+    if let Some(e) = error {
+        errors.push(InputError {
+            file: file.to_string(),
+            document: Some(docs.len() + 1),
+            line: e.line,
+            message: format!("invalid YAML: {}", e.message),
+        });
     }
     docs
 }
@@ -231,6 +268,7 @@ pub(crate) fn load(paths: &[PathBuf], errors: &mut Vec<InputError>) -> Vec<Docum
             Err(e) => errors.push(InputError {
                 file: name,
                 document: None,
+                line: None,
                 message: format!("cannot read file: {e}"),
             }),
         }
@@ -348,11 +386,13 @@ pub(crate) fn validate_documents(
             Classified::Error(message) => errors.push(InputError {
                 file: d.file.clone(),
                 document: Some(d.index),
+                line: Some(d.at.first_line()),
                 message,
             }),
             Classified::Skip(message) => report.skipped.push(InputError {
                 file: d.file.clone(),
                 document: Some(d.index),
+                line: Some(d.at.first_line()),
                 message,
             }),
             Classified::Ours(kind, name) => {
@@ -381,15 +421,21 @@ pub(crate) fn validate_documents(
                     verdict.violations = rest;
                     verdict.warnings.extend(refs);
                 }
+                let allowed = verdict.allowed();
+                let locate = |v: Violation| Finding {
+                    line: d.at.line_of(&v.field),
+                    violation: v,
+                };
                 report.objects.push(ObjectReport {
                     file: d.file.clone(),
                     document: d.index,
+                    line: d.at.first_line(),
                     kind: kind.as_str().to_string(),
                     namespace: namespace.to_string(),
                     name: name.to_string(),
-                    allowed: verdict.allowed(),
-                    violations: verdict.violations,
-                    warnings: verdict.warnings,
+                    allowed,
+                    violations: verdict.violations.into_iter().map(locate).collect(),
+                    warnings: verdict.warnings.into_iter().map(locate).collect(),
                 });
             }
         }

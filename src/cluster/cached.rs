@@ -1,5 +1,5 @@
-//! How the cache keeps an ApiDefinition: slimmed metadata, the `spec` as its compact JSON text (not a
-//! typed tree: a typed spec costs several times its text in small allocations), and the typed status.
+//! How the cache keeps an ApiDefinition: slimmed metadata, and the `spec` and `status` as their compact
+//! JSON text (not typed trees: a typed spec or status costs several times its text in small allocations).
 //! The reconciler decodes the spec when it reconciles the object; the webhook never needs it (it reads
 //! the index).
 
@@ -25,8 +25,9 @@ pub struct CachedApi {
     /// (the index holds all the webhook needs) or when the object has no spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec: Option<Box<RawValue>>,
+    /// The status's JSON text, decoded when needed (`None` on a replica that does not reconcile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<ApiDefinitionStatus>,
+    pub status: Option<Box<RawValue>>,
 }
 
 /// Reads `metadata` without ever building `managedFields` (skipped while parsing: as large as the spec, a tree
@@ -89,8 +90,29 @@ impl CachedApi {
         };
         let mut api = ApiDefinition::new(self.metadata.name.as_deref().unwrap_or_default(), spec);
         api.metadata = self.metadata.clone();
-        api.status = self.status.clone();
+        api.status = self.typed_status()?;
         Ok(api)
+    }
+
+    /// The status, typed.
+    pub fn typed_status(&self) -> Result<Option<ApiDefinitionStatus>, serde_json::Error> {
+        self.status
+            .as_deref()
+            .map(|raw| serde_json::from_str(raw.get()))
+            .transpose()
+    }
+
+    /// `status.syncedContext`, read from the status text without decoding the rest.
+    fn synced_context(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Synced {
+            #[serde(rename = "syncedContext")]
+            synced_context: Option<String>,
+        }
+        let raw = self.status.as_deref()?;
+        serde_json::from_str::<Synced>(raw.get())
+            .ok()?
+            .synced_context
     }
 
     /// `namespace/name`.
@@ -107,9 +129,7 @@ impl CachedApi {
         ApiLinks::of_spec_json(namespace, self.spec_json())
             .unwrap_or_default()
             .with_status(
-                self.status
-                    .as_ref()
-                    .and_then(|s| s.synced_context.as_deref()),
+                self.synced_context().as_deref(),
                 self.metadata.deletion_timestamp.is_some(),
             )
     }
@@ -170,6 +190,7 @@ mod tests {
         assert_eq!(decoded.metadata, typed.metadata);
         assert_eq!(decoded.status, typed.status);
         assert!(!cached.spec_json().contains(' '), "kept as compact text");
+        assert_eq!(cached.synced_context().as_deref(), Some("team/dev"));
     }
 
     #[test]

@@ -277,13 +277,11 @@ pub async fn run_controllers(
         } => {}
     }
     let (context_events, context_event_stream) = mpsc::unbounded();
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "gko".into(),
-            instance: Some(settings.instance.clone()),
-        },
-    );
+    let reporter = Reporter {
+        controller: "gko".into(),
+        instance: Some(settings.instance.clone()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter.clone());
     let concurrency = settings.concurrency.max(1);
     let memory = memory::ObjectMemory::new(
         settings.retry_base,
@@ -297,6 +295,7 @@ pub async fn run_controllers(
         settings,
         cluster_id,
         recorder,
+        reporter,
         metrics,
         cache: cache.clone(),
         targets: context::TargetCache::default(),

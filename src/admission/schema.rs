@@ -243,7 +243,8 @@ fn closest(name: &str, known: &[String]) -> Option<String> {
         .map(|(_, k)| k.clone())
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
+/// Edit distance between two strings (in characters), for "did you mean" suggestions.
+pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

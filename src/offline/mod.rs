@@ -317,7 +317,7 @@ fn classify(doc: &Value) -> Classified<'_> {
         None if group == crate::crd::GROUP => {
             let near = Kind::ALL
                 .into_iter()
-                .find(|k| edit_distance(k.as_str(), kind) <= 2);
+                .find(|k| crate::admission::schema::levenshtein(k.as_str(), kind) <= 2);
             match near {
                 Some(k) => Classified::Error(format!("unknown kind {kind}; did you mean {k}?")),
                 None => Classified::Skip(format!(
@@ -327,21 +327,6 @@ fn classify(doc: &Value) -> Classified<'_> {
         }
         _ => Classified::Skip(format!("{api_version} {kind} is not a gravitee.io kind")),
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 fn namespace_of<'a>(doc: &'a Value, default: &'a str) -> &'a str {

@@ -22,7 +22,9 @@ pub struct ObjectMemory {
     retry_cap: Duration,
     drift_interval: Duration,
     attempts: Mutex<HashMap<String, u32>>,
-    written: Mutex<HashMap<String, (Instant, ApiDefinitionStatus)>>,
+    /// Kept as JSON text: right after a sync of every API, each one's status is here for a minute, and a
+    /// typed status costs several times its text.
+    written: Mutex<HashMap<String, (Instant, Box<str>)>>,
     count_written: Mutex<HashMap<String, Instant>>,
     drift_checked: Mutex<HashMap<String, Instant>>,
 }
@@ -64,13 +66,19 @@ impl ObjectMemory {
     /// leader writes these statuses, so what it wrote last is the truth.
     pub fn current_status(&self, uid: &str, cached: ApiDefinitionStatus) -> ApiDefinitionStatus {
         let mut written = lock(&self.written);
-        match written.get(uid) {
-            Some((at, ours)) if *ours != cached && at.elapsed() < WRITTEN_TTL => ours.clone(),
-            Some(_) => {
+        let ours = match written.get(uid) {
+            Some((at, text)) if at.elapsed() < WRITTEN_TTL => {
+                serde_json::from_str::<ApiDefinitionStatus>(text).ok()
+            }
+            _ => None,
+        };
+        match ours {
+            Some(ours) if ours != cached => ours,
+            _ => {
+                // The watch shows what was written (or the copy is too old): the cache is the truth again.
                 written.remove(uid);
                 cached
             }
-            None => cached,
         }
     }
 
@@ -78,7 +86,14 @@ impl ObjectMemory {
     pub fn status_written(&self, uid: &str, status: &ApiDefinitionStatus) {
         let mut written = lock(&self.written);
         written.retain(|_, (at, _)| at.elapsed() < WRITTEN_TTL);
-        written.insert(uid.to_owned(), (Instant::now(), status.clone()));
+        match serde_json::to_string(status) {
+            Ok(text) => {
+                written.insert(uid.to_owned(), (Instant::now(), text.into_boxed_str()));
+            }
+            Err(_) => {
+                written.remove(uid);
+            }
+        }
     }
 
     /// Whether a resource's user count may be written now; otherwise how long to wait (one write per second

@@ -1,16 +1,20 @@
-//! The chart's uninstall hook against a real API server with real RBAC: `gko cleanup` runs with the
-//! hook Job's arguments and its own ServiceAccount's token (`kubectl create token`, a kubeconfig built
-//! for it), after the hook's RBAC is applied as Helm would. Before it, the release's webhook (no pod
-//! behind it, failurePolicy Fail) refuses writes of the three kinds; after it, nothing is refused, the
-//! Deployment is gone, and objects that carried gko's finalizer are deleted at once. With one rule
-//! taken out of the hook's ClusterRole, the same run fails naming the forbidden call.
+//! The chart installed with Helm itself against a real API server with real RBAC
+//! (`helm_install_runs_with_the_charts_own_rbac`): `helm install`, `helm upgrade` and `helm uninstall`,
+//! hooks included. The cluster runs no pods, so the test plays the Job controller and the kubelet
+//! (`support::pods`): each hook Job runs as its own ServiceAccount (`kubectl create token`) with its
+//! arguments, and its status is written Complete for Helm to go on; `gko serve` runs with the installed
+//! Deployment's arguments and environment as its ServiceAccount (the Secret's files written where the
+//! volume mounts them). Checked: it applies its CRD over an older one, a bad manifest is refused, an API
+//! is synced to the Management API stand-in, a context behind a private CA says so, a context in use
+//! cannot be deleted, its log has no `forbidden`; the upgrade's Jobs keep the certificate; without the
+//! Lease Role's rule the log names the forbidden call (the check bites); the uninstall's pre-delete hook
+//! leaves no webhook and nothing blocked.
 //!
-//! And `helm install` itself (`helm_install_runs_with_the_charts_own_rbac`): the certificate hooks run as
-//! their ServiceAccount, `gko serve` with the Deployment's arguments and environment as its own (the
-//! Secret's files written where the volume mounts them): it applies its CRD over an older one, a bad
-//! manifest is refused, an API is synced to the Management API stand-in, a context in use cannot be
-//! deleted, and its log has no `forbidden`; an upgrade's Jobs keep the certificate; and without the
-//! Lease Role's rule the log names the forbidden call (the check bites).
+//! And the uninstall hook on its own (`uninstall_hook_unblocks_writes_and_releases_finalizers_with_its_own_rbac`):
+//! before it, the release's webhook (no pod behind it, failurePolicy Fail) refuses writes of the three
+//! kinds; after it, nothing is refused, the Deployment is gone, and objects that carried gko's finalizer
+//! are deleted at once. With one rule taken out of the hook's ClusterRole, the run fails naming the
+//! forbidden call.
 //!
 //! Skipped, saying so, without `helm` or `KUBECONFIG`.
 
@@ -21,19 +25,13 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 use support::cluster::{self, kubectl, kubectl_ok, text};
-
-fn helm_available() -> bool {
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
-    Command::new(helm)
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+use support::pods::{
+    helm, helm_available, mount_secret, service_account_kubeconfig, strings, JobRun, Jobs,
+};
 
 /// `helm template` of the chart: every document, hooks included.
 fn template(release: &str, ns: &str, values: &Value) -> Vec<Value> {
-    let helm = std::env::var("HELM").unwrap_or_else(|_| "helm".into());
+    let helm = support::pods::helm_bin();
     let dir = tempfile::tempdir().expect("tempdir");
     let values_file = dir.path().join("values.json");
     std::fs::write(&values_file, values.to_string()).expect("values");
@@ -63,26 +61,6 @@ fn apply(doc: &Value) {
     kubectl_ok(&["apply", "-f", "-"], Some(&doc.to_string()));
 }
 
-/// A kubeconfig for ServiceAccount `ns/sa`: the current cluster's server and CA, the SA's token.
-fn service_account_kubeconfig(ns: &str, sa: &str, dir: &Path) -> PathBuf {
-    let token = kubectl_ok(&["create", "token", sa, "-n", ns, "--duration=10m"], None);
-    let current: Value = serde_json::from_str(&kubectl_ok(
-        &["config", "view", "--raw", "--minify", "-o", "json"],
-        None,
-    ))
-    .expect("kubeconfig json");
-    let cluster = &current["clusters"][0]["cluster"];
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
-        "clusters": [{"name": "c", "cluster": cluster}],
-        "users": [{"name": "sa", "user": {"token": token.trim()}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa", "namespace": ns}}],
-    });
-    let path = dir.join(format!("{sa}.kubeconfig"));
-    std::fs::write(&path, config.to_string()).expect("write kubeconfig");
-    path
-}
-
 /// The gko binary with a Job's container args, as the Job's ServiceAccount.
 fn run_as(job: &Value, kubeconfig: &Path) -> Output {
     let container = &job["spec"]["template"]["spec"]["containers"][0];
@@ -99,16 +77,6 @@ fn run_as(job: &Value, kubeconfig: &Path) -> Output {
         .env_remove("GKO_NAMESPACES")
         .output()
         .expect("gko runs")
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn context(ns: &str, name: &str) -> Value {
@@ -150,7 +118,9 @@ fn uninstall_hook_unblocks_writes_and_releases_finalizers_with_its_own_rbac() {
     let docs = template(
         &release,
         &ns,
-        &json!({"webhook": {"namespaceSelector": {"matchLabels": {"gko-e2e": id}}}}),
+        // Only this test's namespace: the cluster is shared with tests whose webhooks have no pod.
+        &json!({"webhook": {"namespaceSelector": {"matchLabels": {"gko-e2e": id}}},
+                "watchNamespaces": [user_ns]}),
     );
     let hook = format!("{release}-cleanup");
     let job = find(&docs, "Job", &hook);
@@ -271,24 +241,6 @@ fn uninstall_hook_unblocks_writes_and_releases_finalizers_with_its_own_rbac() {
 
 // ----- helm install, played with the pods' own identities -----
 
-/// Writes a Secret's items under `dir` as the kubelet mounts them (key -> path).
-fn mount_secret(ns: &str, secret: &str, volume: &Value, dir: &Path) {
-    use base64::Engine as _;
-    let got: Value = serde_json::from_str(&kubectl_ok(
-        &["get", "secret", "-n", ns, secret, "-o", "json"],
-        None,
-    ))
-    .expect("secret json");
-    std::fs::create_dir_all(dir).expect("mkdir");
-    for item in volume["secret"]["items"].as_array().expect("items") {
-        let key = item["key"].as_str().expect("key");
-        let data = base64::engine::general_purpose::STANDARD
-            .decode(got["data"][key].as_str().expect("key in the Secret"))
-            .expect("base64");
-        std::fs::write(dir.join(item["path"].as_str().expect("path")), data).expect("write");
-    }
-}
-
 /// `gko serve` with the Deployment's arguments (mount paths mapped to `local`) and environment, as the
 /// Deployment's ServiceAccount; returns the child, its log file and the time to `/readyz` 200.
 fn start_pod_command(
@@ -360,6 +312,35 @@ fn stop(mut child: std::process::Child) {
     let _ = child.wait();
 }
 
+fn live(kind: &str, ns: &str, name: &str) -> Value {
+    serde_json::from_str(&kubectl_ok(
+        &["get", kind, "-n", ns, name, "-o", "json"],
+        None,
+    ))
+    .expect("object json")
+}
+
+fn assert_hooks_ran(jobs: &Jobs, from: usize, expected: &[&str], step: &str) {
+    let runs = jobs.runs();
+    let ran: Vec<&JobRun> = runs.iter().skip(from).collect();
+    for name in expected {
+        let run = ran
+            .iter()
+            .find(|r| r.name == *name)
+            .unwrap_or_else(|| panic!("{step}: hook Job {name} ran: {ran:?}"));
+        assert!(
+            run.ok,
+            "{step}: hook Job {name} ({}) succeeded: {}",
+            run.hook, run.output
+        );
+        assert!(
+            !run.output.contains("forbidden"),
+            "{step}: {name}: {}",
+            run.output
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_runs_with_the_charts_own_rbac() {
     let name = "helm_install_runs_with_the_charts_own_rbac";
@@ -380,85 +361,60 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
     let ns = release.clone();
     let user_ns = format!("e2e-install-{id}");
     cluster::apply_crds();
-    kubectl_ok(&["create", "namespace", &ns], None);
     cluster::namespace(&user_ns, &id);
     let port = cluster::free_port();
     let probe_port = cluster::free_port();
-    let docs = template(
-        &release,
-        &ns,
-        &json!({
+    let dir = tempfile::tempdir().expect("tempdir");
+    let values = dir.path().join("values.json");
+    std::fs::write(
+        &values,
+        json!({
             "service": {"port": port}, "probes": {"port": probe_port}, "bindAddress": "127.0.0.1",
             "webhook": {"port": port},
             // Only this test's namespace: the cluster is shared.
             "watchNamespaces": [user_ns],
             "log": {"format": "text", "level": "info"},
             "replicaCount": 1,
-        }),
-    );
-    let is_hook = |d: &Value| d["metadata"]["annotations"]["helm.sh/hook"].is_string();
-    let of_kinds = |kinds: &[&str], hooks: bool| -> Vec<Value> {
-        docs.iter()
-            .filter(|d| {
-                kinds.contains(&d["kind"].as_str().unwrap_or_default()) && is_hook(d) == hooks
-            })
-            .cloned()
-            .collect()
-    };
-    let rbac = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-    ];
-    let dir = tempfile::tempdir().expect("tempdir");
+        })
+        .to_string(),
+    )
+    .expect("values");
+    let chart = cluster::repo().join("charts/gko");
+    let chart = chart.to_str().expect("utf-8 path");
+    let values = values.to_str().expect("utf-8 path");
+    // The Job controller of the release's namespace: hook Jobs run as their ServiceAccount.
+    let jobs = Jobs::start(&ns, &certs_tool, dir.path());
 
-    // pre-install: the certificate hook's RBAC, then its Job as its ServiceAccount.
-    for d in of_kinds(&rbac, true) {
-        if d["metadata"]["annotations"]["helm.sh/hook"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("install")
-        {
-            apply(&d);
-        }
-    }
-    let certs_sa = format!("{release}-certs");
-    let certs_kubeconfig = service_account_kubeconfig(&ns, &certs_sa, dir.path());
-    let run_certs = |job: &str| {
-        let job = find(&docs, "Job", job);
-        let args = strings(&job["spec"]["template"]["spec"]["containers"][0]["args"]);
-        let out = Command::new(&certs_tool)
-            .args(&args)
-            .env("KUBECONFIG", &certs_kubeconfig)
-            .output()
-            .expect("certs-tool");
-        assert!(
-            out.status.success(),
-            "certs-tool {args:?} as {certs_sa}: {}",
-            text(&out)
-        );
-    };
-    run_certs(&format!("{release}-certs"));
-    // The release objects, as Helm creates them.
-    for d in of_kinds(&rbac, false) {
-        apply(&d);
-    }
-    for kind in [
-        "Service",
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-        "Deployment",
-    ] {
-        for d in of_kinds(&[kind], false) {
-            apply(&d);
-        }
-    }
-    run_certs(&format!("{release}-certs-patch"));
+    // helm install, hooks included: pre-install certificate Job, post-install caBundle patch.
+    let installed = helm(&[
+        "install",
+        &release,
+        chart,
+        "-n",
+        &ns,
+        "--create-namespace",
+        "-f",
+        values,
+        "--timeout",
+        "90s",
+    ]);
+    assert!(
+        installed.status.success(),
+        "helm install: {}",
+        text(&installed)
+    );
+    assert_hooks_ran(
+        &jobs,
+        0,
+        &[
+            &format!("{release}-certs"),
+            &format!("{release}-certs-patch"),
+        ],
+        "install",
+    );
 
     // The pod: the Secret mounted, the Deployment's arguments and env, its ServiceAccount's token.
-    let deployment = find(&docs, "Deployment", &release);
+    let deployment = live("deployment", &ns, &release);
     let pod = &deployment["spec"]["template"]["spec"];
     let sa = pod["serviceAccountName"]
         .as_str()
@@ -468,7 +424,8 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
         .expect("volumes")
         .iter()
         .find(|v| v["name"] == "tls")
-        .expect("tls");
+        .expect("tls")
+        .clone();
     let tls_mount = pod["containers"][0]["volumeMounts"]
         .as_array()
         .expect("mounts")
@@ -478,13 +435,12 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
         .as_str()
         .expect("path")
         .to_owned();
+    let secret_name = tls_volume["secret"]["secretName"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
     let local_tls = dir.path().join("tls");
-    mount_secret(
-        &ns,
-        tls_volume["secret"]["secretName"].as_str().expect("secret"),
-        tls_volume,
-        &local_tls,
-    );
+    mount_secret(&ns, &secret_name, &tls_volume, &local_tls);
     let gko_kubeconfig = service_account_kubeconfig(&ns, sa, dir.path());
     // An older release's CRD in the cluster (another description): --apply-crds brings it up to date.
     let crds: kube::Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
@@ -501,21 +457,24 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
     crds.replace(crd_name, &Default::default(), &older)
         .await
         .expect("older CRD");
-    let secret_before = kubectl_ok(
-        &[
-            "get",
-            "secret",
-            "-n",
-            &ns,
-            tls_volume["secret"]["secretName"].as_str().expect("secret"),
-            "-o",
-            "jsonpath={.data.tls\\.crt}",
-        ],
-        None,
-    );
+    let certificate = || {
+        kubectl_ok(
+            &[
+                "get",
+                "secret",
+                "-n",
+                &ns,
+                &secret_name,
+                "-o",
+                "jsonpath={.data.tls\\.crt}",
+            ],
+            None,
+        )
+    };
+    let secret_before = certificate();
     let log = dir.path().join("gko.log");
     let (gko, ready_in) = start_pod_command(
-        deployment,
+        &deployment,
         &[(tls_mount.clone(), local_tls.clone())],
         &gko_kubeconfig,
         probe_port,
@@ -662,34 +621,48 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
     );
     stop(gko);
 
-    // helm upgrade: the pre-upgrade and post-upgrade Jobs again; the certificate is kept.
-    run_certs(&format!("{release}-certs"));
-    run_certs(&format!("{release}-certs-patch"));
-    let secret_after = kubectl_ok(
+    // helm upgrade, hooks included: the pre-upgrade and post-upgrade Jobs again; the certificate is kept.
+    let before_upgrade = jobs.runs().len();
+    let upgraded = helm(&[
+        "upgrade",
+        &release,
+        chart,
+        "-n",
+        &ns,
+        "-f",
+        values,
+        "--timeout",
+        "90s",
+    ]);
+    assert!(
+        upgraded.status.success(),
+        "helm upgrade: {}",
+        text(&upgraded)
+    );
+    assert_hooks_ran(
+        &jobs,
+        before_upgrade,
         &[
-            "get",
-            "secret",
-            "-n",
-            &ns,
-            tls_volume["secret"]["secretName"].as_str().expect("secret"),
-            "-o",
-            "jsonpath={.data.tls\\.crt}",
+            &format!("{release}-certs"),
+            &format!("{release}-certs-patch"),
         ],
-        None,
+        "upgrade",
     );
     assert_eq!(
-        secret_before, secret_after,
+        secret_before,
+        certificate(),
         "an upgrade keeps the serving certificate"
     );
 
     // The check bites: without the leader-election Role's rule, gko's log names the forbidden call.
     let role_name = format!("{release}-leader-election");
-    let mut cut = find(&docs, "Role", &role_name).clone();
+    let full_role = live("role", &ns, &role_name);
+    let mut cut = full_role.clone();
     cut["rules"] = json!([]);
-    apply(&cut);
+    kubectl_ok(&["replace", "-f", "-"], Some(&cut.to_string()));
     let log2 = dir.path().join("gko-cut.log");
     let (gko, _) = start_pod_command(
-        deployment,
+        &deployment,
         &[(tls_mount, local_tls)],
         &gko_kubeconfig,
         probe_port,
@@ -716,19 +689,45 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
         "the forbidden call is named: {cut_log}"
     );
 
-    let _ = kubectl(
-        &[
-            "delete",
-            "validatingwebhookconfiguration",
-            &format!("{release}-validating"),
-        ],
-        None,
+    // helm uninstall, hooks included: the pre-delete Job runs `gko cleanup` as its own
+    // ServiceAccount; afterwards no webhook of the release is left, gko's finalizers are gone and
+    // writes of the three kinds are not blocked.
+    let before_uninstall = jobs.runs().len();
+    let removed = helm(&["uninstall", &release, "-n", &ns, "--timeout", "90s"]);
+    assert!(
+        removed.status.success(),
+        "helm uninstall: {}",
+        text(&removed)
     );
-    let _ = kubectl(
+    assert_hooks_ran(
+        &jobs,
+        before_uninstall,
+        &[&format!("{release}-cleanup")],
+        "uninstall",
+    );
+    drop(jobs);
+    for kind in [
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+    ] {
+        let left = kubectl_ok(&["get", kind, "-o", "name"], None);
+        assert!(
+            !left.contains(&release),
+            "no {kind} of the release is left: {left}"
+        );
+    }
+    kubectl_ok(
+        &["apply", "-f", "-"],
+        Some(&resource(&user_ns, "after-uninstall", false).to_string()),
+    );
+    kubectl_ok(
         &[
             "delete",
-            "mutatingwebhookconfiguration",
-            &format!("{release}-mutating"),
+            "apidefinition/echo",
+            "managementcontext/apim",
+            "-n",
+            &user_ns,
+            "--timeout=20s",
         ],
         None,
     );

@@ -5,4 +5,5 @@ pub mod apim;
 pub mod cluster;
 pub mod fixtures;
 pub mod kube;
+pub mod pods;
 pub mod proxy;

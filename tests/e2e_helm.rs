@@ -413,6 +413,35 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
         "install",
     );
 
+    // What the certificate hooks left: a TLS Secret, and its CA in both webhook configurations.
+    assert_eq!(
+        live("secret", &ns, &format!("{release}-webhook-cert"))["type"],
+        "kubernetes.io/tls"
+    );
+    for kind in [
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+    ] {
+        let config = format!(
+            "{release}-{}",
+            kind.trim_end_matches("webhookconfiguration")
+        );
+        let bundle = kubectl_ok(
+            &[
+                "get",
+                kind,
+                &config,
+                "-o",
+                "jsonpath={.webhooks[0].clientConfig.caBundle}",
+            ],
+            None,
+        );
+        assert!(
+            bundle.len() > 100,
+            "{kind} {config} has a caBundle after the post-install Job"
+        );
+    }
+
     // The pod: the Secret mounted, the Deployment's arguments and env, its ServiceAccount's token.
     let deployment = live("deployment", &ns, &release);
     let pod = &deployment["spec"]["template"]["spec"];
@@ -504,6 +533,17 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
         text(&bad),
         log_text()
     );
+    let typo = support::fixtures::api_json(&user_ns, "typo", None, "/typo")
+        .to_string()
+        .replace("KEY_LESS", "KEYLESS");
+    let refused = kubectl(&["apply", "-f", "-"], Some(&typo));
+    assert!(
+        text(&refused)
+            .contains("admission webhook \"validate.gko.gravitee.io\" denied the request")
+            && text(&refused).contains("did you mean KEY_LESS?"),
+        "{}",
+        text(&refused)
+    );
     // A context and an API are admitted and synced to the stand-in.
     kubectl_ok(
         &["apply", "-f", "-"],
@@ -514,18 +554,24 @@ async fn helm_install_runs_with_the_charts_own_rbac() {
             .to_string(),
         ),
     );
+    // The mutating webhook, through the Service too: the base URL loses its trailing slash.
     kubectl_ok(
         &["apply", "-f", "-"],
         Some(
             &support::fixtures::context_json(
                 &user_ns,
                 "apim",
-                &apim.base_url(),
+                &format!("{}/", apim.base_url()),
                 "DEFAULT",
                 "apim-token",
             )
             .to_string(),
         ),
+    );
+    assert_eq!(
+        live("managementcontext", &user_ns, "apim")["spec"]["baseUrl"],
+        apim.base_url(),
+        "the mutating webhook trimmed the trailing slash"
     );
     kubectl_ok(
         &["apply", "-f", "-"],

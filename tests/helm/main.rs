@@ -15,7 +15,6 @@
 mod support;
 
 mod args;
-mod e2e;
 mod hooks;
 mod lint;
 mod pods;

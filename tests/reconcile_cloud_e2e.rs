@@ -1,5 +1,6 @@
 //! Reconciler end to end for what GKO manifests bring: a Gravitee Cloud context (token in a Secret) is
-//! reached under the cloud prefix with the token, and an ingress template is never pushed. A real API server
+//! reached under the cloud prefix with the token (its baseUrl from a ConfigMap template), and an ingress
+//! template is never pushed. A real API server
 //! (envtest, `KUBECONFIG`), the in-process APIM stand-in and the controllers in-process; skipped (with a
 //! message) when `KUBECONFIG` is not set.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use gko::crd::{ApiDefinition, ManagementContext};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use serde_json::{json, Value};
 use support::apim::{ApimStandIn, AuthKind, StandInConfig};
 use support::fixtures::api_json;
@@ -58,13 +59,21 @@ async fn a_cloud_context_syncs_under_the_cloud_prefix_and_templates_are_never_pu
                "stringData": {"cloudToken": token}}),
     )
     .await;
-    // As GKO users write it: no organizationId, environmentId nor auth.
+    create::<ConfigMap>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cloud-gate", "namespace": ns},
+               "data": {"url": apim.base_url()}}),
+    )
+    .await;
+    // As GKO users write it: no organizationId, environmentId nor auth; baseUrl from a ConfigMap template.
     create::<ManagementContext>(
         &client,
         &ns,
         json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
                "metadata": {"name": "cloud", "namespace": ns},
-               "spec": {"baseUrl": apim.base_url(), "cloud": {"secretRef": {"name": "cloud-token"}}}}),
+               "spec": {"baseUrl": "[[ configmap `cloud-gate/url` ]]",
+                        "cloud": {"secretRef": {"name": "cloud-token"}}}}),
     )
     .await;
     create::<ApiDefinition>(

@@ -4,10 +4,10 @@
 //! invalidates the entries that use it (see [`TargetCache::invalidate_secret`]). Secret values only ever live
 //! in the [`Credentials`] of a target, which never prints them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
 use kube::Client;
 
@@ -152,13 +152,59 @@ fn plain_endpoint(
     })
 }
 
+/// The context's spec with its `[[ secret ]]` / `[[ configmap ]]` templates replaced by their values (read
+/// live, as for ApiDefinitions), e.g. a `baseUrl` kept in a ConfigMap.
+async fn with_templates_resolved(
+    client: &Client,
+    context: &ManagementContext,
+) -> Result<ManagementContextSpec, ContextError> {
+    let ns = context.metadata.namespace.as_deref().unwrap_or_default();
+    let invalid = |e: &dyn std::fmt::Display| ContextError::Invalid(e.to_string());
+    let mut value = serde_json::to_value(&context.spec).map_err(|e| invalid(&e))?;
+    let keys = payload::template_keys(&value, ns).map_err(|e| invalid(&e))?;
+    if keys.is_empty() {
+        return Ok(context.spec.clone());
+    }
+    let mut values = BTreeMap::new();
+    for key in keys {
+        let object = ObjectKey::new(key.namespace.clone(), key.name.clone());
+        let kube_error = |source| ContextError::Kube {
+            key: object.clone(),
+            source,
+        };
+        let found = if key.secret {
+            Api::<Secret>::namespaced(client.clone(), &key.namespace)
+                .get_opt(&key.name)
+                .await
+                .map_err(kube_error)?
+                .and_then(|s| secret_value(&s, &key.key))
+        } else {
+            Api::<ConfigMap>::namespaced(client.clone(), &key.namespace)
+                .get_opt(&key.name)
+                .await
+                .map_err(kube_error)?
+                .and_then(|c| c.data?.get(&key.key).cloned())
+        };
+        let missing = format!("the template refers to {key}, which does not exist");
+        let found = match (found, key.secret) {
+            (Some(v), _) => v,
+            (None, true) => return Err(ContextError::SecretMissing(missing)),
+            (None, false) => return Err(ContextError::Invalid(missing)),
+        };
+        values.insert(key, found);
+    }
+    payload::substitute(&mut value, ns, &values).map_err(|e| invalid(&e))?;
+    serde_json::from_value(value).map_err(|e| invalid(&e))
+}
+
 /// Reads the context's credentials (inline or from its Secret) and builds the target.
 pub async fn resolve(
     client: &Client,
     context: &ManagementContext,
 ) -> Result<Resolved, ContextError> {
     let key = key_of(context);
-    let spec = &context.spec;
+    let resolved_spec = with_templates_resolved(client, context).await?;
+    let spec = &resolved_spec;
     let secret = match secret_of(context) {
         None => None,
         Some(secret_key) => {

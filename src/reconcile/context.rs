@@ -27,6 +27,9 @@ pub enum ContextError {
     /// Its credentials Secret (or a key of it) is missing.
     #[error("{0}")]
     SecretMissing(String),
+    /// A ConfigMap (or a key of it) one of its templates names is missing.
+    #[error("{0}")]
+    ConfigMapMissing(String),
     /// The Kubernetes API failed while reading the Secret.
     #[error("cannot read Secret {key}: {source}")]
     Kube {
@@ -189,7 +192,7 @@ async fn with_templates_resolved(
         let found = match (found, key.secret) {
             (Some(v), _) => v,
             (None, true) => return Err(ContextError::SecretMissing(missing)),
-            (None, false) => return Err(ContextError::Invalid(missing)),
+            (None, false) => return Err(ContextError::ConfigMapMissing(missing)),
         };
         values.insert(key, found);
     }

@@ -69,6 +69,10 @@ impl From<ContextError> for RefFailure {
                 reason: Reason::SecretNotFound,
                 message,
             },
+            ContextError::ConfigMapMissing(message) => RefFailure::Missing {
+                reason: Reason::ConfigMapNotFound,
+                message,
+            },
             ContextError::Kube { source, .. } => RefFailure::Kube(source),
         }
     }

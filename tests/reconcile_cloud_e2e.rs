@@ -136,10 +136,17 @@ async fn a_cloud_context_syncs_under_the_cloud_prefix_and_templates_are_never_pu
     )
     .await;
     assert!(tpl.get("id").is_none_or(Value::is_null), "{tpl}");
+    // Not even looked up: no call names its crossId.
+    let template_cross_id = tpl["crossId"].as_str().unwrap_or_default().to_owned();
+    assert!(!template_cross_id.is_empty(), "{tpl}");
     let template_calls = apim
         .calls()
         .iter()
-        .filter(|c| c.body.contains("/tpl") || c.path.contains("ingress-template"))
+        .filter(|c| {
+            c.query_param("crossId").as_deref() == Some(template_cross_id.as_str())
+                || c.body.contains(&template_cross_id)
+                || c.body.contains("/tpl")
+        })
         .count();
     assert_eq!(
         template_calls, 0,

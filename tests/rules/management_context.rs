@@ -302,6 +302,19 @@ mod cloud {
     }
 
     #[test]
+    fn gko_4x_cloud_fields_are_in_the_schema() {
+        // Every field GKO 4.x's CRD has under spec.cloud (secretRef with kind and namespace, token).
+        let c = with(
+            cloud(
+                json!({"secretRef": {"name": "cloud", "namespace": "default", "kind": "secrets"}}),
+            ),
+            "/spec/path",
+            json!("/apim/rest"),
+        );
+        assert_allowed(&create(&c, &[secret("cloud", &["cloudToken"])]));
+    }
+
+    #[test]
     fn a_secret_with_cloud_token_is_enough() {
         // gko validate never reads Secret values: the token itself is checked by the webhook.
         let c = cloud(json!({"secretRef": {"name": "cloud"}}));

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod cluster;
 pub mod crd;
+pub mod gko_env;
 pub mod kube_client;
 pub mod manifests;
 pub mod model;

@@ -6,8 +6,21 @@ use gko::cli::{Cli, Command, OutputFormat};
 use gko::offline;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // `gko serve` also reads GKO's environment variables (its chart's): translated into gko's, then
+    // parsed again.
+    let mut gko_vars = None;
+    if matches!(cli.command, Command::Serve(_)) {
+        let translation = gko::gko_env::apply_to_process();
+        if !translation.set.is_empty() {
+            cli = Cli::parse();
+        }
+        gko_vars = Some(translation);
+    }
     gko::telemetry::init_logging(cli.log_format, &cli.log);
+    if let Some(translation) = gko_vars {
+        translation.log();
+    }
     match cli.command {
         Command::Serve(args) => serve(*args),
         Command::Cleanup(args) => cleanup(args),

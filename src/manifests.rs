@@ -1,7 +1,7 @@
 //! [`Lookup`] over a set of manifests: what `gko validate` resolves references against.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -20,6 +20,8 @@ pub struct ManifestSet {
     apis: HashMap<String, Vec<Arc<ApiDefinition>>>,
     secrets: HashMap<ObjectKey, BTreeSet<String>>,
     config_maps: HashMap<ObjectKey, BTreeSet<String>>,
+    /// The text values of ConfigMaps (`data`), for templates resolved before they are checked.
+    config_map_values: HashMap<ObjectKey, BTreeMap<String, String>>,
     /// The entrypoints of `apis`, built on first use: every ApiDefinition of a set is checked
     /// against every other, and normalising their paths each time dominated `gko validate`.
     entrypoints: OnceLock<EntrypointIndex>,
@@ -86,6 +88,14 @@ impl ManifestSet {
             }
             ("v1", "ConfigMap") => {
                 let keys = data_keys(doc, &["data", "binaryData"]);
+                let values = doc
+                    .get("data")
+                    .and_then(Value::as_object)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect();
+                self.config_map_values.insert(key.clone(), values);
                 replaced(self.config_maps.insert(key, keys).is_some())
             }
             (crate::crd::API_VERSION, "ManagementContext") => {
@@ -187,6 +197,17 @@ impl Lookup for ManifestSet {
         self.config_maps
             .get(&ObjectKey::new(namespace, name))
             .cloned()
+    }
+
+    fn config_map_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        self.config_map_values
+            .get(&ObjectKey::new(namespace, name))?
+            .get(key)
+            .cloned()
+    }
+
+    fn secret_value(&self, _: &str, _: &str, _: &str) -> Option<String> {
+        None
     }
 
     fn context_users(&self, context: &ObjectKey) -> Vec<ObjectKey> {

@@ -221,7 +221,7 @@ async fn mutate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return bad_request(&state, "mutate", &e),
     };
-    let out = review::mutate(&req);
+    let out = review::mutate_with(&req, state.resolver.as_ref(), state.budget).await;
     answer(&state, "mutate", started, out)
 }
 

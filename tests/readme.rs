@@ -212,3 +212,55 @@ fn every_condition_reason_is_documented() {
         "reason strings are distinct"
     );
 }
+
+/// The rows of README's `### GKO settings → gko` table, cells trimmed and unquoted.
+fn gko_settings_rows(readme: &str) -> Vec<Vec<String>> {
+    let start = readme
+        .find("\n### GKO settings → gko\n")
+        .expect("README has a GKO settings → gko section");
+    let rest = &readme[start + 1..];
+    let end = rest[4..].find("\n#").map_or(rest.len(), |e| e + 4);
+    rest[..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn readme_gko_settings_table_is_the_translation_table() {
+    use gko::gko_env::{Equivalent, GKO_VARS};
+    let rows = gko_settings_rows(&readme());
+    assert_eq!(
+        rows.len(),
+        GKO_VARS.len(),
+        "one README row per GKO variable"
+    );
+    for (row, var) in rows.iter().zip(GKO_VARS) {
+        assert_eq!(row[0], var.chart_value, "{}: GKO chart value", var.name);
+        assert_eq!(
+            row[1], var.name,
+            "README lists GKO's variables in gko_env's order"
+        );
+        assert_eq!(row[2], var.gko_chart, "{}: gko chart value", var.name);
+        match var.gko {
+            Equivalent::Env { var: env, flag, .. } => {
+                assert_eq!(
+                    row[3],
+                    format!("{flag}` (`{env}`)"),
+                    "{}: gko flag",
+                    var.name
+                )
+            }
+            Equivalent::None(why) => {
+                assert_eq!(row[3], "no equivalent", "{}", var.name);
+                assert_eq!(row[4], why, "{}: why there is none", var.name);
+            }
+        }
+    }
+}

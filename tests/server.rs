@@ -812,3 +812,234 @@ async fn certificate_is_reloaded_when_the_secret_symlink_is_swapped() {
     );
     stop.cancel();
 }
+
+/// A Gravitee Cloud token with these claims (the signature is never checked, as in GKO).
+fn cloud_token(claims: Value) -> String {
+    let part = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    format!(
+        "{}.{}.sig",
+        part(json!({"alg": "RS256", "typ": "JWT"})),
+        part(claims)
+    )
+}
+
+fn cloud_context(cloud: Value, environment_id: Option<&str>) -> Value {
+    let mut spec = json!({"cloud": cloud});
+    if let Some(env) = environment_id {
+        spec["environmentId"] = json!(env);
+    }
+    json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
+           "metadata": {"name": "cloud", "namespace": "team", "uid": "6f2c1c3e-0000-4000-8000-0000000000c1"},
+           "spec": spec})
+}
+
+fn applied_patch(r: &Value, object: &Value) -> Value {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(r["patch"].as_str().expect("a patch"))
+        .expect("base64");
+    let ops: json_patch::Patch = serde_json::from_slice(&bytes).expect("RFC 6902 array");
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &ops).expect("applies cleanly");
+    patched
+}
+
+/// The manifests plus the value of one Secret key, as the cluster lookup knows it for one request.
+struct WithSecret {
+    set: ManifestSet,
+    secret: (&'static str, &'static str, String),
+}
+
+impl Lookup for WithSecret {
+    fn management_context(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Arc<gko::crd::ManagementContext>> {
+        self.set.management_context(namespace, name)
+    }
+    fn api_resource(&self, namespace: &str, name: &str) -> Option<Arc<gko::crd::ApiResource>> {
+        self.set.api_resource(namespace, name)
+    }
+    fn secret_keys(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        self.set.secret_keys(namespace, name)
+    }
+    fn config_map_keys(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Option<std::collections::BTreeSet<String>> {
+        self.set.config_map_keys(namespace, name)
+    }
+    fn config_map_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        self.set.config_map_value(namespace, name, key)
+    }
+    fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        let (ns, n, value) = &self.secret;
+        (namespace == *ns && name == *n && key == "cloudToken").then(|| value.clone())
+    }
+    fn api_entrypoints(
+        &self,
+        namespace: Option<&str>,
+    ) -> std::borrow::Cow<'_, [gko::model::ApiEntrypoint]> {
+        self.set.api_entrypoints(namespace)
+    }
+    fn context_users(&self, context: &gko::model::ObjectKey) -> Vec<gko::model::ObjectKey> {
+        self.set.context_users(context)
+    }
+    fn resource_users(&self, resource: &gko::model::ObjectKey) -> Vec<gko::model::ObjectKey> {
+        self.set.resource_users(resource)
+    }
+}
+
+#[tokio::test]
+async fn a_cloud_context_is_defaulted_from_its_inline_token() {
+    let s = start().await;
+    let token = cloud_token(json!({"org": "org-1", "envs": ["env-1"], "cpg": "eu"}));
+    let obj = cloud_context(json!({"token": token}), None);
+    let answer = s
+        .post(
+            "/mutate",
+            &review(
+                "c1",
+                "CREATE",
+                "ManagementContext",
+                "cloud",
+                obj.clone(),
+                Value::Null,
+                false,
+            ),
+        )
+        .await;
+    let r = response(&answer);
+    assert_eq!(r["allowed"], true, "{r}");
+    let patched = applied_patch(r, &obj);
+    assert_eq!(
+        patched["spec"],
+        json!({"cloud": {"token": token}, "baseUrl": "https://eu.cloudgate.gravitee.io",
+               "organizationId": "org-1", "environmentId": "env-1", "auth": {"bearerToken": token}})
+    );
+    // The defaulted context passes validation, and a second mutation changes nothing.
+    let validated = s
+        .post(
+            "/validate",
+            &review(
+                "c2",
+                "CREATE",
+                "ManagementContext",
+                "cloud",
+                patched.clone(),
+                Value::Null,
+                false,
+            ),
+        )
+        .await;
+    assert_eq!(response(&validated)["allowed"], true, "{validated}");
+    assert!(
+        response(&validated).get("warnings").is_none(),
+        "{validated}"
+    );
+    let again = s
+        .post(
+            "/mutate",
+            &review(
+                "c3",
+                "UPDATE",
+                "ManagementContext",
+                "cloud",
+                patched.clone(),
+                patched,
+                false,
+            ),
+        )
+        .await;
+    assert!(response(&again).get("patch").is_none(), "{again}");
+}
+
+#[tokio::test]
+async fn a_cloud_context_is_defaulted_from_its_secret() {
+    let mut set = cluster();
+    set.insert(
+        "team",
+        &json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "cloud-token", "namespace": "team"},
+                "data": {"cloudToken": "eA=="}}),
+    );
+    let token = cloud_token(json!({"org": "org-1", "envs": ["env-1", "env-2"], "cpg": "us"}));
+    let lookup = WithSecret {
+        set,
+        secret: ("team", "cloud-token", token),
+    };
+    let s = start_with(Arc::new(StaticResolver(Arc::new(lookup)))).await;
+    let obj = cloud_context(json!({"secretRef": {"name": "cloud-token"}}), Some("env-2"));
+    let answer = s
+        .post(
+            "/mutate",
+            &review(
+                "c4",
+                "CREATE",
+                "ManagementContext",
+                "cloud",
+                obj.clone(),
+                Value::Null,
+                false,
+            ),
+        )
+        .await;
+    let r = response(&answer);
+    assert_eq!(r["allowed"], true, "{r}");
+    let patched = applied_patch(r, &obj);
+    assert_eq!(
+        patched["spec"]["baseUrl"],
+        "https://us.cloudgate.gravitee.io"
+    );
+    assert_eq!(patched["spec"]["organizationId"], "org-1");
+    assert_eq!(patched["spec"]["environmentId"], "env-2");
+    assert_eq!(
+        patched["spec"]["auth"],
+        json!({"secretRef": {"name": "cloud-token", "namespace": "team"}})
+    );
+    assert_eq!(patched["spec"]["cloud"]["secretRef"]["namespace"], "team");
+    let validated = s
+        .post(
+            "/validate",
+            &review(
+                "c6",
+                "CREATE",
+                "ManagementContext",
+                "cloud",
+                patched,
+                Value::Null,
+                false,
+            ),
+        )
+        .await;
+    assert_eq!(response(&validated)["allowed"], true, "{validated}");
+    assert!(
+        response(&validated).get("warnings").is_none(),
+        "{validated}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_cloud_token_is_denied_by_the_mutating_webhook() {
+    let s = start().await;
+    let several = cloud_token(json!({"org": "o", "envs": ["a", "b"], "cpg": "eu"}));
+    for (token, env, message) in [
+        ("not-a-jwt".to_string(), None, "ManagementContext team/cloud: spec.cloud: the cloud token is not a JWT (it is not three dot-separated parts); paste the token Gravitee Cloud gave you, as is"),
+        (cloud_token(json!({"org": "o", "cpg": "eu"})), None, "ManagementContext team/cloud: spec.cloud: the cloud token has no `envs` claim; is it a Gravitee Cloud token?"),
+        (several.clone(), None, "ManagementContext team/cloud: spec.environmentId: the cloud token lists 2 environments (a, b); set spec.environmentId to one of them"),
+        (several, Some("c"), "ManagementContext team/cloud: spec.environmentId: the cloud token does not list environment \"c\"; set spec.environmentId to one of: a, b"),
+    ] {
+        let obj = cloud_context(json!({"token": token}), env);
+        let answer = s
+            .post("/mutate", &review("c5", "CREATE", "ManagementContext", "cloud", obj, Value::Null, false))
+            .await;
+        let r = response(&answer);
+        assert_eq!(r["allowed"], false, "{r}");
+        assert_eq!(r["status"]["code"], 403);
+        assert_eq!(r["status"]["message"], message);
+    }
+}

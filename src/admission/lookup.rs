@@ -24,6 +24,11 @@ pub trait Lookup: Send + Sync {
     fn secret_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
     /// The data keys of a ConfigMap; `None` when there is no such ConfigMap.
     fn config_map_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>>;
+    /// The text value of a ConfigMap key; `None` when unknown (templates are then checked unresolved).
+    fn config_map_value(&self, namespace: &str, name: &str, key: &str) -> Option<String>;
+    /// The text value of a Secret key; `None` when unknown. Only the webhook's live read of the Secret a
+    /// request names knows it, for that request; `gko validate` never keeps Secret values.
+    fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String>;
     /// The entrypoints of the ApiDefinitions of one namespace (every namespace with `None`) that
     /// are not being deleted.
     fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]>;
@@ -85,6 +90,12 @@ impl Lookup for Empty {
         None
     }
     fn config_map_keys(&self, _: &str, _: &str) -> Option<BTreeSet<String>> {
+        None
+    }
+    fn config_map_value(&self, _: &str, _: &str, _: &str) -> Option<String> {
+        None
+    }
+    fn secret_value(&self, _: &str, _: &str, _: &str) -> Option<String> {
         None
     }
     fn api_entrypoints(&self, _: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {

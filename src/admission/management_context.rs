@@ -3,14 +3,18 @@
 use super::rules::{
     CONTEXT_AUTH_EMPTY, CONTEXT_AUTH_IGNORED_WITH_CLOUD, CONTEXT_AUTH_MISSING,
     CONTEXT_AUTH_SEVERAL, CONTEXT_BASE_URL_INVALID, CONTEXT_BASE_URL_MISSING,
+    CONTEXT_CLOUD_ENVIRONMENT_NOT_IN_TOKEN, CONTEXT_CLOUD_ENVIRONMENT_REQUIRED,
     CONTEXT_CLOUD_SECRET_KEY_MISSING, CONTEXT_CLOUD_SECRET_NOT_FOUND,
-    CONTEXT_CLOUD_TOKEN_AND_SECRET, CONTEXT_CLOUD_TOKEN_MISSING, CONTEXT_ENVIRONMENT_ID_MISSING,
+    CONTEXT_CLOUD_TOKEN_AND_SECRET, CONTEXT_CLOUD_TOKEN_CLAIMS_MISSING,
+    CONTEXT_CLOUD_TOKEN_MISSING, CONTEXT_CLOUD_TOKEN_NOT_JWT, CONTEXT_ENVIRONMENT_ID_MISSING,
     CONTEXT_IN_USE, CONTEXT_ORGANIZATION_ID_MISSING, CONTEXT_PASSWORD_MISSING,
     CONTEXT_SECRET_KEYS_MISSING, CONTEXT_SECRET_NOT_FOUND, CONTEXT_SECRET_REF_NAME_EMPTY,
     CONTEXT_SPEC_MISSING, CONTEXT_USERNAME_MISSING,
 };
-use super::{describe_referrers, Ctx, Doc, Verdict};
-use crate::crd::management_context::{ContextAuth, ManagementContextSpec};
+use super::templating::is_template;
+use super::{describe_referrers, Ctx, Doc, Lookup, Settings, Verdict};
+use crate::crd::management_context::{CloudAuth, ContextAuth, ManagementContextSpec};
+use crate::model::cloud::{self, CloudClaims, CloudError, CLOUD_TOKEN_KEY};
 use crate::model::ObjectKey;
 
 /// Runs every ManagementContext rule on `object`.
@@ -22,17 +26,28 @@ pub(crate) fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
         );
         return;
     };
-    let Ok(spec) = <ManagementContextSpec as serde::Deserialize>::deserialize(spec_value) else {
+    // Templates whose value is known are resolved first (as GKO does): a baseUrl from a ConfigMap is
+    // checked as the URL it is.
+    let mut resolved = spec_value.to_value();
+    super::templating::resolve_known(ctx, &mut resolved);
+    let Ok(spec) = serde_json::from_value::<ManagementContextSpec>(resolved) else {
         return;
     };
-    if spec.cloud.is_some() {
-        cloud(ctx, &spec, verdict);
-    } else {
-        base_url(&spec, verdict);
-        organization_id(&spec, verdict);
-        environment_id(&spec, verdict);
-        auth_exactly_one(&spec, verdict);
-        secret_ref_resolves(ctx, &spec, verdict);
+    match spec.enabled_cloud() {
+        Some(cloud_block) => {
+            if spec.base_url.is_some() {
+                base_url(&spec, verdict);
+            }
+            cloud(ctx, &spec, cloud_block, verdict);
+        }
+        None => {
+            cloud_off(&spec, verdict);
+            base_url(&spec, verdict);
+            organization_id(&spec, verdict);
+            environment_id(&spec, verdict);
+            auth_exactly_one(&spec, verdict);
+            secret_ref_resolves(ctx, &spec, verdict);
+        }
     }
     super::templating::check_references(ctx, spec_value, "spec", verdict);
 }
@@ -46,6 +61,7 @@ fn base_url(spec: &ManagementContextSpec, verdict: &mut Verdict) {
             "spec.baseUrl",
             "is required; give the Management API URL, e.g. https://apim.example.com",
         ),
+        Some(url) if is_template(url) => {}
         Some(url) => {
             let ok = url::Url::parse(url).is_ok_and(|u| {
                 matches!(u.scheme(), "http" | "https")
@@ -192,51 +208,165 @@ fn secret_ref_resolves(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mu
     }
 }
 
-/// Rules `context-cloud-*` and `context-auth-ignored-with-cloud` (Gravitee Cloud contexts): exactly
-/// one of `cloud.token` and `cloud.secretRef`, and the Secret holds `cloudToken`; `auth` is not used
-/// with `cloud`.
-fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, verdict: &mut Verdict) {
-    let Some(cloud) = &spec.cloud else { return };
-    let token = cloud.token.as_deref().is_some_and(|t| !t.is_empty());
-    match (token, &cloud.secret_ref) {
-        (true, Some(_)) => verdict.raise(
-            &CONTEXT_CLOUD_TOKEN_AND_SECRET,
-            "spec.cloud",
-            "sets both token and secretRef; keep one",
-        ),
-        (false, None) => verdict.raise(
+/// Rule `context-cloud-token-missing` (warning): a `cloud` block with neither a token nor a Secret name
+/// is "cloud off", as in GKO: the context is checked as an ordinary one.
+fn cloud_off(spec: &ManagementContextSpec, verdict: &mut Verdict) {
+    if spec.cloud.is_some() {
+        verdict.raise(
             &CONTEXT_CLOUD_TOKEN_MISSING,
             "spec.cloud",
-            "needs a token or a secretRef to a Secret with key cloudToken",
-        ),
-        (false, Some(r)) => {
+            "has neither a token nor a secretRef name, so this is not a Gravitee Cloud context (as in GKO) and it is checked as an ordinary one; remove spec.cloud, or set cloud.token or cloud.secretRef to a Secret with key cloudToken",
+        );
+    }
+}
+
+/// Rules `context-cloud-*` and `context-auth-ignored-with-cloud` (Gravitee Cloud contexts): one of
+/// `cloud.token` and `cloud.secretRef`, the Secret holds `cloudToken`, the token is a Gravitee Cloud
+/// JWT and `environmentId` is one it lists; `auth`, if set by hand, is replaced by the token.
+fn cloud(ctx: &Ctx<'_>, spec: &ManagementContextSpec, cloud: &CloudAuth, verdict: &mut Verdict) {
+    if let Some((token, _)) = cloud_token(ctx, cloud, verdict) {
+        cloud_claims(&token, spec.environment_id.as_deref(), verdict);
+    }
+    if spec
+        .auth
+        .as_ref()
+        .is_some_and(|a| !auth_is_cloud_token(a, cloud, ctx.namespace))
+    {
+        verdict.raise(
+            &CONTEXT_AUTH_IGNORED_WITH_CLOUD,
+            "spec.auth",
+            "is replaced by the cloud token when spec.cloud is set; remove it",
+        );
+    }
+}
+
+/// The cloud token (inline, or read from its Secret) and whether it came from the Secret; `None` when it
+/// cannot be known (the Secret is missing, or its values are not read here: `gko validate`).
+/// Rules `context-cloud-token-and-secret`, `context-cloud-secret-not-found`,
+/// `context-cloud-secret-key-missing`.
+pub(crate) fn cloud_token(
+    ctx: &Ctx<'_>,
+    cloud: &CloudAuth,
+    verdict: &mut Verdict,
+) -> Option<(String, bool)> {
+    let token = cloud.token.as_deref().filter(|t| !t.trim().is_empty());
+    let secret = cloud
+        .secret_ref
+        .as_ref()
+        .filter(|r| !r.name.trim().is_empty());
+    match (token, secret) {
+        (Some(_), Some(_)) => {
+            verdict.raise(
+                &CONTEXT_CLOUD_TOKEN_AND_SECRET,
+                "spec.cloud",
+                "sets both token and secretRef; keep one",
+            );
+            None
+        }
+        (Some(t), None) => Some((t.trim().to_owned(), false)),
+        (None, Some(r)) => {
             let ns = r.namespace_or(ctx.namespace);
             match ctx.lookup.secret_keys(ns, &r.name) {
                 None => verdict.raise(
                     &CONTEXT_CLOUD_SECRET_NOT_FOUND,
                     "spec.cloud.secretRef",
                     format!(
-                        "Secret {ns}/{} does not exist; create it with key cloudToken",
+                        "Secret {ns}/{} does not exist; create it with key {CLOUD_TOKEN_KEY}",
                         r.name
                     ),
                 ),
-                Some(keys) if !keys.contains("cloudToken") => verdict.raise(
+                Some(keys) if !keys.contains(CLOUD_TOKEN_KEY) => verdict.raise(
                     &CONTEXT_CLOUD_SECRET_KEY_MISSING,
                     "spec.cloud.secretRef",
-                    format!("Secret {ns}/{} has no key cloudToken; add it", r.name),
+                    format!(
+                        "Secret {ns}/{} has no key {CLOUD_TOKEN_KEY}; add it",
+                        r.name
+                    ),
                 ),
                 Some(_) => {}
             }
+            let value = ctx.lookup.secret_value(ns, &r.name, CLOUD_TOKEN_KEY)?;
+            Some((value.trim().to_owned(), true))
         }
-        (true, None) => {}
+        (None, None) => None,
     }
-    if spec.auth.is_some() {
-        verdict.raise(
-            &CONTEXT_AUTH_IGNORED_WITH_CLOUD,
-            "spec.auth",
-            "is ignored when spec.cloud is set; remove it",
-        );
+}
+
+/// Rules `context-cloud-token-not-jwt`, `context-cloud-token-claims-missing`,
+/// `context-cloud-environment-required`, `context-cloud-environment-not-in-token` (GKO's defaulting
+/// webhook denies the same): the claims and the environment, when the token is usable.
+pub(crate) fn cloud_claims(
+    token: &str,
+    environment_id: Option<&str>,
+    verdict: &mut Verdict,
+) -> Option<(CloudClaims, String)> {
+    let claims = match cloud::decode(token) {
+        Ok(c) => c,
+        Err(e) => {
+            let rule = match e {
+                CloudError::NotJwt(_) => &CONTEXT_CLOUD_TOKEN_NOT_JWT,
+                _ => &CONTEXT_CLOUD_TOKEN_CLAIMS_MISSING,
+            };
+            verdict.raise(rule, "spec.cloud", e.to_string());
+            return None;
+        }
+    };
+    match cloud::environment(&claims, environment_id) {
+        Ok(env) => Some((claims, env)),
+        Err(e) => {
+            let rule = match e {
+                CloudError::EnvironmentRequired(_) => &CONTEXT_CLOUD_ENVIRONMENT_REQUIRED,
+                _ => &CONTEXT_CLOUD_ENVIRONMENT_NOT_IN_TOKEN,
+            };
+            verdict.raise(rule, "spec.environmentId", e.to_string());
+            None
+        }
     }
+}
+
+/// `auth` as the cloud defaults set it: the token as bearer token, or the cloud Secret.
+fn auth_is_cloud_token(auth: &ContextAuth, cloud: &CloudAuth, namespace: &str) -> bool {
+    let only_token = auth.credentials.is_none() && auth.secret_ref.is_none();
+    let only_secret = auth.credentials.is_none() && auth.bearer_token.is_none();
+    match (&cloud.secret_ref, &auth.secret_ref) {
+        (Some(c), Some(a)) if only_secret => {
+            c.name == a.name && c.namespace_or(namespace) == a.namespace_or(namespace)
+        }
+        _ => only_token && auth.bearer_token.is_some() && auth.bearer_token == cloud.token,
+    }
+}
+
+/// GKO's defaulting of a cloud context (the mutating webhook): `spec` with `baseUrl`, `organizationId`,
+/// `environmentId` and `auth` filled from the token. Nothing changes when the cloud block is off or the
+/// token cannot be read here; `Err` with the denial when the token or the environment is refused.
+pub(crate) fn cloud_defaults(
+    namespace: &str,
+    lookup: &dyn Lookup,
+    spec: &mut serde_json::Value,
+) -> Result<(), Verdict> {
+    let Ok(typed) = serde_json::from_value::<ManagementContextSpec>(spec.clone()) else {
+        return Ok(());
+    };
+    let Some(cloud_block) = typed.enabled_cloud() else {
+        return Ok(());
+    };
+    let settings = Settings::default();
+    let ctx = Ctx {
+        namespace,
+        name: "",
+        lookup,
+        settings: &settings,
+    };
+    let mut verdict = Verdict::default();
+    let claims = cloud_token(&ctx, cloud_block, &mut verdict)
+        .and_then(|(token, _)| cloud_claims(&token, typed.environment_id.as_deref(), &mut verdict));
+    if !verdict.violations.is_empty() {
+        return Err(verdict);
+    }
+    if let (Some((claims, env)), Some(map)) = (claims, spec.as_object_mut()) {
+        cloud::fill_defaults(map, &claims, &env);
+    }
+    Ok(())
 }
 
 /// Rule `context-in-use` (DELETE): a context still referenced by ApiDefinitions cannot be deleted.

@@ -265,6 +265,11 @@ impl Engine {
                     return Verdict::default();
                 }
                 let mut verdict = Verdict::default();
+                if req.kind == Kind::ApiDefinition
+                    && api_definition::ingress_template(object, &mut verdict)
+                {
+                    return verdict;
+                }
                 schema::check(req.kind, object, &mut verdict);
                 match req.kind {
                     Kind::ApiDefinition => api_definition::validate(&ctx, object, &mut verdict),

@@ -43,8 +43,19 @@ pub fn patch(kind: Kind, object: &Value, namespace: &str) -> json_patch::Patch {
 
 /// The JSON patch (paths under `/spec`) from `spec` to its defaulted form.
 pub fn spec_patch(kind: Kind, spec: &Value, namespace: &str) -> json_patch::Patch {
-    let mut out = spec.clone();
-    default_spec(kind, &mut out, namespace);
+    spec_patch_to(kind, spec, spec.clone(), namespace)
+}
+
+/// The JSON patch (paths under `/spec`) from `spec` to `target` (`spec` with other defaults already
+/// applied, e.g. a cloud context's) with gko's defaults applied.
+pub fn spec_patch_to(
+    kind: Kind,
+    spec: &Value,
+    mut target: Value,
+    namespace: &str,
+) -> json_patch::Patch {
+    default_spec(kind, &mut target, namespace);
+    let out = target;
     let mut patch = json_patch::diff(spec, &out);
     for op in &mut patch.0 {
         under_spec(op);
@@ -148,6 +159,9 @@ fn management_context(spec: &mut Map<String, Value>, namespace: &str) {
     }
     if let Some(auth) = spec.get_mut("auth") {
         default_ref_namespace(auth.get_mut("secretRef"), namespace);
+    }
+    if let Some(cloud) = spec.get_mut("cloud") {
+        default_ref_namespace(cloud.get_mut("secretRef"), namespace);
     }
 }
 

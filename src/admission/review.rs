@@ -419,7 +419,61 @@ pub async fn validate(
 /// Answers a mutating review: the defaults as a base64 JSON patch, or no patch at all when the
 /// object already has them. The review is read as the same borrowed tree as a validating one; only
 /// the `spec` is copied into a `Value`, the working copy the defaults are applied to and diffed from.
+/// A cloud context whose token is inline gets its cloud defaults too (nothing to read); see
+/// [`mutate_with`] for one whose token is in a Secret.
 pub fn mutate(req: &RequestIn<Doc<'_>>) -> Reviewed {
+    mutate_over(req, &super::lookup::Empty)
+}
+
+/// [`mutate`], reading first (within `budget`) what a Gravitee Cloud context's defaults need: the
+/// Secret holding its token. Every other request is answered without any read.
+pub async fn mutate_with(
+    req: &RequestIn<Doc<'_>>,
+    resolver: &dyn Resolver,
+    budget: Duration,
+) -> Reviewed {
+    let checked = match check(req) {
+        Ok(c) => c,
+        Err(response) => return reviewed(req, *response, Outcome::Denied),
+    };
+    let needs_secret = checked.kind == Kind::ManagementContext
+        && checked
+            .request
+            .object
+            .and_then(|o| o.pointer("/spec/cloud/secretRef/name"))
+            .and_then(Doc::as_str)
+            .is_some_and(|n| !n.trim().is_empty());
+    if !needs_secret {
+        return mutate(req);
+    }
+    match tokio::time::timeout(budget, resolver.resolve(&checked.request)).await {
+        Ok(Ok(lookup)) => mutate_over(req, lookup.as_ref()),
+        Ok(Err(e)) => {
+            let message = format!("{e}; gko cannot default the cloud context without it, retry");
+            reviewed(req, error_response(req, &message), Outcome::Error)
+        }
+        Err(_) => {
+            let message = format!(
+                "could not read the cloud token Secret within {}ms; retry",
+                budget.as_millis()
+            );
+            let mut out = reviewed(req, error_response(req, &message), Outcome::Error);
+            out.out_of_budget = Some(Stage::Resolve);
+            out
+        }
+    }
+}
+
+fn error_response(req: &RequestIn<Doc<'_>>, message: &str) -> ResponseOut {
+    ResponseOut {
+        uid: req.uid.clone(),
+        allowed: false,
+        status: Some(status(500, message)),
+        ..Default::default()
+    }
+}
+
+fn mutate_over(req: &RequestIn<Doc<'_>>, lookup: &dyn super::Lookup) -> Reviewed {
     let checked = match check(req) {
         Ok(c) => c,
         Err(response) => return reviewed(req, *response, Outcome::Denied),
@@ -434,6 +488,24 @@ pub fn mutate(req: &RequestIn<Doc<'_>>) -> Reviewed {
         _ => return reviewed(req, allow, Outcome::Allowed),
     };
     let ops = match object.get("spec") {
+        Some(spec) if checked.kind == Kind::ManagementContext => {
+            let original = spec.to_value();
+            let mut target = original.clone();
+            if let Err(verdict) =
+                super::management_context::cloud_defaults(&req.namespace, lookup, &mut target)
+            {
+                let message =
+                    verdict.denial_message(checked.kind, &req.namespace, checked.request.name);
+                let response = ResponseOut {
+                    uid: req.uid.clone(),
+                    allowed: false,
+                    status: Some(status(403, &message)),
+                    ..Default::default()
+                };
+                return reviewed(req, response, Outcome::Denied);
+            }
+            patch::spec_patch_to(checked.kind, &original, target, &req.namespace)
+        }
         Some(spec) => patch::spec_patch(checked.kind, &spec.to_value(), &req.namespace),
         None => json_patch::Patch::default(),
     };

@@ -101,11 +101,11 @@ rules! {
     API_PLAN_SECURITY_MISSING: "api-plan-security-missing", API, "spec.plans[i].security", Deny, Rule;
     API_PLAN_SECURITY_UNKNOWN: "api-plan-security-unknown", API, "spec.plans[i].security", Deny, Rule;
     API_PLAN_SECURITY_DEFINITION_NOT_OBJECT: "api-plan-security-definition-not-object", API, "spec.plans[i].securityDefinition", Deny, Rule;
-    API_PLAN_OAUTH2_DEFINITION_MISSING: "api-plan-oauth2-definition-missing", API, "spec.plans[i].securityDefinition", Deny, Rule;
+    API_PLAN_OAUTH2_DEFINITION_MISSING: "api-plan-oauth2-definition-missing", API, "spec.plans[i].securityDefinition", Warn, Rule;
     API_PLAN_OAUTH2_RESOURCE_MISSING: "api-plan-oauth2-resource-missing", API, "spec.plans[i].securityDefinition", Deny, Rule;
     API_PLAN_OAUTH2_RESOURCE_NOT_FOUND: "api-plan-oauth2-resource-not-found", API, "spec.plans[i].securityDefinition", Deny, Rule;
     API_PLAN_OAUTH2_RESOURCE_NOT_OAUTH2: "api-plan-oauth2-resource-not-oauth2", API, "spec.plans[i].securityDefinition", Deny, Rule;
-    API_PLAN_JWT_DEFINITION_MISSING: "api-plan-jwt-definition-missing", API, "spec.plans[i].securityDefinition", Deny, Rule;
+    API_PLAN_JWT_DEFINITION_MISSING: "api-plan-jwt-definition-missing", API, "spec.plans[i].securityDefinition", Warn, Rule;
     API_PLAN_JWT_SIGNATURE_INVALID: "api-plan-jwt-signature-invalid", API, "spec.plans[i].securityDefinition", Deny, Rule;
     API_PLAN_JWT_RESOLVER_INVALID: "api-plan-jwt-resolver-invalid", API, "spec.plans[i].securityDefinition", Deny, Rule;
     API_PLAN_JWT_RESOLVER_PARAMETER_MISSING: "api-plan-jwt-resolver-parameter-missing", API, "spec.plans[i].securityDefinition", Deny, Rule;
@@ -121,6 +121,8 @@ rules! {
     API_ENDPOINT_TARGET_NOT_URL: "api-endpoint-target-not-url", API, "spec.proxy.groups[g].endpoints[e].target", Deny, Rule;
     API_APIM_DRY_RUN_DENIED: "api-apim-dry-run-denied", API, "spec", Deny, Rule;
     API_APIM_DRY_RUN_WARNING: "api-apim-dry-run-warning", API, "spec", Warn, Rule;
+    API_INGRESS_TEMPLATE: "api-ingress-template", API, "metadata.annotations", Warn, Rule;
+    API_PAGE_PARENT_NOT_FOUND: "api-page-parent-not-found", API, "spec.pages.<key>.parent", Deny, Rule;
 
     // ManagementContext.
     CONTEXT_BASE_URL_MISSING: "context-base-url-missing", CONTEXT, "spec.baseUrl", Deny, Rule;
@@ -136,12 +138,15 @@ rules! {
     CONTEXT_SECRET_NOT_FOUND: "context-secret-not-found", CONTEXT, "spec.auth.secretRef", Deny, Reference;
     CONTEXT_SECRET_KEYS_MISSING: "context-secret-keys-missing", CONTEXT, "spec.auth.secretRef", Deny, Reference;
     CONTEXT_CLOUD_TOKEN_AND_SECRET: "context-cloud-token-and-secret", CONTEXT, "spec.cloud", Deny, Rule;
-    CONTEXT_CLOUD_TOKEN_MISSING: "context-cloud-token-missing", CONTEXT, "spec.cloud", Deny, Rule;
+    CONTEXT_CLOUD_TOKEN_MISSING: "context-cloud-token-missing", CONTEXT, "spec.cloud", Warn, Rule;
     CONTEXT_CLOUD_SECRET_NOT_FOUND: "context-cloud-secret-not-found", CONTEXT, "spec.cloud.secretRef", Deny, Reference;
     CONTEXT_CLOUD_SECRET_KEY_MISSING: "context-cloud-secret-key-missing", CONTEXT, "spec.cloud.secretRef", Deny, Reference;
     CONTEXT_AUTH_IGNORED_WITH_CLOUD: "context-auth-ignored-with-cloud", CONTEXT, "spec.auth", Warn, Rule;
+    CONTEXT_CLOUD_TOKEN_NOT_JWT: "context-cloud-token-not-jwt", CONTEXT, "spec.cloud", Deny, Rule;
+    CONTEXT_CLOUD_TOKEN_CLAIMS_MISSING: "context-cloud-token-claims-missing", CONTEXT, "spec.cloud", Deny, Rule;
+    CONTEXT_CLOUD_ENVIRONMENT_REQUIRED: "context-cloud-environment-required", CONTEXT, "spec.environmentId", Deny, Rule;
+    CONTEXT_CLOUD_ENVIRONMENT_NOT_IN_TOKEN: "context-cloud-environment-not-in-token", CONTEXT, "spec.environmentId", Deny, Rule;
     CONTEXT_IN_USE: "context-in-use", CONTEXT, "metadata.name", Deny, Rule;
-
     // ApiResource.
     RESOURCE_NAME_MISSING: "resource-name-missing", RESOURCE, "spec.name", Deny, Rule;
     RESOURCE_TYPE_MISSING: "resource-type-missing", RESOURCE, "spec.type", Deny, Rule;

@@ -18,6 +18,46 @@ pub(crate) fn check_references(ctx: &Ctx<'_>, spec: &Doc<'_>, path: &str, verdic
     walk(ctx, spec, path, &mut trail, verdict);
 }
 
+/// Replaces, in `value`, every string whose templates all have a known value (a ConfigMap's, or a
+/// Secret's read live for this request) by the resolved string, so that rules check what the reconciler
+/// will use (GKO resolves templates before its checks too). A string with a template whose value is not
+/// known stays as it is: rules skip templated values.
+pub(crate) fn resolve_known(ctx: &Ctx<'_>, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if is_template(s) => {
+            if let Some(resolved) = resolve_str(ctx, s) {
+                *s = resolved;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| resolve_known(ctx, v)),
+        Value::Object(members) => members.values_mut().for_each(|v| resolve_known(ctx, v)),
+        _ => {}
+    }
+}
+
+fn resolve_str(ctx: &Ctx<'_>, s: &str) -> Option<String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("[[") {
+        let len = rest[start..].find("]]")?;
+        let t = parse(&rest[start..start + len + 2])
+            .into_iter()
+            .next()?
+            .ok()?;
+        let ns = t.namespace.as_deref().unwrap_or(ctx.namespace);
+        let value = match t.source {
+            Source::Secret => ctx.lookup.secret_value(ns, &t.name, &t.key),
+            Source::ConfigMap => ctx.lookup.config_map_value(ns, &t.name, &t.key),
+        }?;
+        out.push_str(&rest[..start]);
+        out.push_str(value.trim_end_matches(['\n', '\r']));
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
 fn holds_template(value: &Doc<'_>) -> bool {
     match value {
         Doc::String(s) => is_template(s),

@@ -4,7 +4,7 @@
 //! always read with one direct GET of the object a rule needs (Secret data is never cached).
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -41,17 +41,27 @@ impl ClusterCache {
         }
         for key in refs.secrets {
             let live = get_live::<Secret>(self.client(), &key).await?;
-            let keys = live.map(|s| s.data.unwrap_or_default().into_keys().collect());
-            out.secrets.insert(key, keys);
+            let data = live.map(|s| {
+                let data = s.data.unwrap_or_default();
+                Data {
+                    keys: data.keys().cloned().collect(),
+                    values: data
+                        .into_iter()
+                        .filter_map(|(k, v)| Some((k, String::from_utf8(v.0).ok()?)))
+                        .collect(),
+                }
+            });
+            out.secrets.insert(key, data);
         }
         for key in refs.config_maps {
             let live = get_live::<ConfigMap>(self.client(), &key).await?;
-            let keys = live.map(|c| {
-                let mut keys: BTreeSet<String> = c.data.unwrap_or_default().into_keys().collect();
+            let data = live.map(|c| {
+                let values = c.data.unwrap_or_default();
+                let mut keys: BTreeSet<String> = values.keys().cloned().collect();
                 keys.extend(c.binary_data.unwrap_or_default().into_keys());
-                keys
+                Data { keys, values }
             });
-            out.config_maps.insert(key, keys);
+            out.config_maps.insert(key, data);
         }
         Ok(out)
     }
@@ -79,8 +89,28 @@ where
 struct Prefetched {
     contexts: HashMap<ObjectKey, Option<Arc<ManagementContext>>>,
     resources: HashMap<ObjectKey, Option<Arc<ApiResource>>>,
-    secrets: HashMap<ObjectKey, Option<BTreeSet<String>>>,
-    config_maps: HashMap<ObjectKey, Option<BTreeSet<String>>>,
+    secrets: HashMap<ObjectKey, Option<Data>>,
+    config_maps: HashMap<ObjectKey, Option<Data>>,
+}
+
+/// The keys of a Secret or ConfigMap read for one request, and its text values (dropped with the request).
+#[derive(Clone)]
+struct Data {
+    keys: BTreeSet<String>,
+    values: BTreeMap<String, String>,
+}
+
+fn data_value(
+    map: &HashMap<ObjectKey, Option<Data>>,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Option<String> {
+    map.get(&ObjectKey::new(namespace, name))?
+        .as_ref()?
+        .values
+        .get(key)
+        .cloned()
 }
 
 /// The cache plus what was read live for this request.
@@ -109,11 +139,19 @@ impl Lookup for Overlay {
     }
 
     fn secret_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>> {
-        live(&self.live.secrets, namespace, name)
+        live(&self.live.secrets, namespace, name).map(|d| d.keys)
     }
 
     fn config_map_keys(&self, namespace: &str, name: &str) -> Option<BTreeSet<String>> {
-        live(&self.live.config_maps, namespace, name)
+        live(&self.live.config_maps, namespace, name).map(|d| d.keys)
+    }
+
+    fn config_map_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        data_value(&self.live.config_maps, namespace, name, key)
+    }
+
+    fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        data_value(&self.live.secrets, namespace, name, key)
     }
 
     fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {

@@ -72,6 +72,25 @@ pub struct CloudAuth {
     pub secret_ref: Option<NamespacedRef>,
 }
 
+impl CloudAuth {
+    /// GKO's reading: a cloud block is on with a token or a Secret name; `cloud: {}` or an empty
+    /// `secretRef.name` is "cloud off", and the context is an ordinary one.
+    pub fn is_enabled(&self) -> bool {
+        self.token.as_deref().is_some_and(|t| !t.trim().is_empty())
+            || self
+                .secret_ref
+                .as_ref()
+                .is_some_and(|r| !r.name.trim().is_empty())
+    }
+}
+
+impl ManagementContextSpec {
+    /// The cloud block when it is on (see [`CloudAuth::is_enabled`]).
+    pub fn enabled_cloud(&self) -> Option<&CloudAuth> {
+        self.cloud.as_ref().filter(|c| c.is_enabled())
+    }
+}
+
 #[skip_serializing_none]
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

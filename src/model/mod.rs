@@ -2,6 +2,7 @@
 //! object keys, entrypoints and APIM's clash rule, template references, the JSON tree of an admitted
 //! object, and the reference graph (what an object refers to). Nothing here does I/O.
 
+pub mod cloud;
 pub mod doc;
 pub mod entrypoint;
 pub mod key;
@@ -12,3 +13,7 @@ pub use doc::Doc;
 pub use entrypoint::{ApiEntrypoint, Entrypoint};
 pub use key::ObjectKey;
 pub use refs::{ApiLinks, References};
+
+/// GKO's annotation of an ingress template ApiDefinition (value `"true"`): admitted without checks and
+/// never pushed to APIM.
+pub const INGRESS_TEMPLATE_ANNOTATION: &str = "gravitee.io/template";

@@ -1,7 +1,18 @@
 //! The reconciler's decisions as pure functions over (object, last status, remote state): what to do with
 //! a built payload, and whether a remote API may be overwritten. The controllers do the I/O around them.
 
+use std::collections::BTreeMap;
+
 use crate::crd::ApiDefinitionStatus;
+use crate::model::INGRESS_TEMPLATE_ANNOTATION;
+
+/// Why an ApiDefinition is never pushed, if it is not: a GKO ingress template (annotation
+/// `gravitee.io/template: "true"`) only serves as a model for Ingresses, as in GKO.
+pub fn never_pushed(annotations: &BTreeMap<String, String>) -> Option<&'static str> {
+    (annotations.get(INGRESS_TEMPLATE_ANNOTATION).map(String::as_str) == Some("true")).then_some(
+        "ingress template (annotation gravitee.io/template: \"true\"): never pushed to APIM; remove the annotation to sync it",
+    )
+}
 
 /// What to do with an ApiDefinition whose references resolved and whose payload is built.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,6 +147,15 @@ mod tests {
             push_decision(&last, "apim/dev", "fixed", false, false),
             PushDecision::Push
         );
+    }
+
+    #[test]
+    fn an_ingress_template_is_never_pushed() {
+        let annotations =
+            |v: &str| BTreeMap::from([(INGRESS_TEMPLATE_ANNOTATION.to_string(), v.to_string())]);
+        assert!(never_pushed(&annotations("true")).is_some());
+        assert_eq!(never_pushed(&annotations("false")), None);
+        assert_eq!(never_pushed(&BTreeMap::new()), None);
     }
 
     #[test]

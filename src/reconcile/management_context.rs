@@ -122,17 +122,21 @@ async fn apply(
     shared.targets.invalidate(&key);
     let action = match shared.targets.get(&shared.client, ctx).await {
         Err(ContextError::Kube { source, .. }) => return Err(source.into()),
-        Err(e @ ContextError::SecretMissing(_)) => {
+        Err(e @ (ContextError::SecretMissing(_) | ContextError::ConfigMapMissing(_))) => {
+            let reason = match e {
+                ContextError::ConfigMapMissing(_) => Reason::ConfigMapNotFound,
+                _ => Reason::SecretNotFound,
+            };
             let message = e.to_string();
             status::set(
                 &mut st.conditions,
                 RESOLVED_REFS,
                 false,
-                Reason::SecretNotFound,
+                reason,
                 message.clone(),
                 generation,
             );
-            not_ready(&mut st, Reason::SecretNotFound, message, generation);
+            not_ready(&mut st, reason, message, generation);
             Action::requeue(shared.settings.missing_ref_requeue)
         }
         Err(e @ ContextError::Invalid(_)) => {

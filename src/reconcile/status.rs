@@ -81,11 +81,13 @@ pub enum Reason {
     ConsoleEdit,
     /// `Drifted` false after a console edit was pushed over (`--drift-policy correct`).
     Corrected,
+    /// `Synced` false for good: a GKO ingress template (annotation `gravitee.io/template: "true"`) is never pushed.
+    IngressTemplate,
 }
 
 impl Reason {
     /// Every reason, for the README check.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 30] = [
         Reason::Accepted,
         Reason::Resolved,
         Reason::Synced,
@@ -115,6 +117,7 @@ impl Reason {
         Reason::InSync,
         Reason::ConsoleEdit,
         Reason::Corrected,
+        Reason::IngressTemplate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +151,7 @@ impl Reason {
             Reason::InSync => "InSync",
             Reason::ConsoleEdit => "ConsoleEdit",
             Reason::Corrected => "Corrected",
+            Reason::IngressTemplate => "IngressTemplate",
         }
     }
 }

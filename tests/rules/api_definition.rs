@@ -165,6 +165,7 @@ fn plan_cross_id_must_be_a_uuid() {
 mod clashes;
 mod endpoints;
 mod entrypoints;
+mod gko_parity;
 mod jwt;
 mod oauth2;
 mod plans;

@@ -223,6 +223,42 @@ fn the_secret_ref_needs_a_name() {
 }
 
 #[test]
+fn a_templated_base_url_is_checked_as_the_value_it_resolves_to() {
+    let cm = |url: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "apim", "namespace": "default"}, "data": {"url": url}})
+    };
+    let c = with(
+        context(),
+        "/spec/baseUrl",
+        json!("[[ configmap `default/apim/url` ]]"),
+    );
+    let creds = secret("apim-credentials", &["bearerToken"]);
+    assert_allowed(&create(
+        &c,
+        &[creds.clone(), cm("https://apim.example.com")],
+    ));
+    assert_denied(
+        &create(&c, &[creds.clone(), cm("apim.example.com")]),
+        &[rule(
+            "context-base-url-invalid",
+            "spec.baseUrl",
+            "\"apim.example.com\" is not an absolute http(s) URL; write it like https://apim.example.com",
+        )],
+    );
+    // A template whose value is unknown is only checked through its reference.
+    let from_secret = with(
+        context(),
+        "/spec/baseUrl",
+        json!("[[ secret `apim-url/url` ]]"),
+    );
+    assert_allowed(&create(
+        &from_secret,
+        &[creds, secret("apim-url", &["url"])],
+    ));
+}
+
+#[test]
 fn a_templated_bearer_token_is_checked_through_its_reference() {
     let c = with_auth(json!({"bearerToken": "[[ secret `apim/token` ]]"}));
     assert_allowed(&create(&c, &[secret("apim", &["token"])]));
@@ -237,6 +273,7 @@ fn a_templated_bearer_token_is_checked_through_its_reference() {
 
 mod cloud {
     use super::*;
+    use base64::Engine as _;
 
     fn cloud(cloud: Value) -> Value {
         let c = without(context(), "/spec/auth");
@@ -244,20 +281,49 @@ mod cloud {
         with(c, "/spec/cloud", cloud)
     }
 
+    /// A Gravitee Cloud token with these claims (its signature is never checked).
+    pub(crate) fn token(claims: Value) -> String {
+        let part =
+            |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            part(json!({"alg": "RS256", "typ": "JWT"})),
+            part(claims)
+        )
+    }
+
+    fn good_token() -> String {
+        token(json!({"org": "DEFAULT", "envs": ["DEFAULT", "PROD"], "cpg": "eu"}))
+    }
+
     #[test]
     fn a_token_is_enough() {
-        assert_allowed(&create(&cloud(json!({"token": "cloud-token"})), &[]));
+        assert_allowed(&create(&cloud(json!({"token": good_token()})), &[]));
+    }
+
+    #[test]
+    fn gko_4x_cloud_fields_are_in_the_schema() {
+        // Every field GKO 4.x's CRD has under spec.cloud (secretRef with kind and namespace, token).
+        let c = with(
+            cloud(
+                json!({"secretRef": {"name": "cloud", "namespace": "default", "kind": "secrets"}}),
+            ),
+            "/spec/path",
+            json!("/apim/rest"),
+        );
+        assert_allowed(&create(&c, &[secret("cloud", &["cloudToken"])]));
     }
 
     #[test]
     fn a_secret_with_cloud_token_is_enough() {
+        // gko validate never reads Secret values: the token itself is checked by the webhook.
         let c = cloud(json!({"secretRef": {"name": "cloud"}}));
         assert_allowed(&create(&c, &[secret("cloud", &["cloudToken"])]));
     }
 
     #[test]
     fn token_and_secret_are_exclusive() {
-        let c = cloud(json!({"token": "t", "secretRef": {"name": "cloud"}}));
+        let c = cloud(json!({"token": good_token(), "secretRef": {"name": "cloud"}}));
         assert_denied(
             &create(&c, &[secret("cloud", &["cloudToken"])]),
             &[rule(
@@ -268,15 +334,28 @@ mod cloud {
         );
     }
 
+    const CLOUD_OFF: &str = "has neither a token nor a secretRef name, so this is not a Gravitee Cloud context (as in GKO) and it is checked as an ordinary one; remove spec.cloud, or set cloud.token or cloud.secretRef to a Secret with key cloudToken";
+
     #[test]
-    fn one_of_token_and_secret_is_required() {
-        assert_denied(
-            &create(&cloud(json!({})), &[]),
-            &[rule(
-                "context-cloud-token-missing",
-                "spec.cloud",
-                "needs a token or a secretRef to a Secret with key cloudToken",
-            )],
+    fn an_empty_cloud_block_is_cloud_off_as_in_gko() {
+        let ok = [secret("apim-credentials", &["bearerToken"])];
+        for empty in [
+            json!({}),
+            json!({"secretRef": {"name": ""}}),
+            json!({"token": ""}),
+        ] {
+            let c = with(context(), "/spec/cloud", empty.clone());
+            assert_warned(
+                &create(&c, &ok),
+                &[rule("context-cloud-token-missing", "spec.cloud", CLOUD_OFF)],
+            );
+        }
+        // Checked as an ordinary context: baseUrl and auth are then required.
+        let mut verdict = create(&cloud(json!({})), &[]);
+        let ids: Vec<&str> = verdict.violations.drain(..).map(|v| v.rule).collect();
+        assert_eq!(
+            ids,
+            vec!["context-base-url-missing", "context-auth-missing"]
         );
     }
 
@@ -302,9 +381,10 @@ mod cloud {
     }
 
     #[test]
-    fn auth_is_ignored_with_cloud() {
+    fn auth_other_than_the_cloud_token_is_replaced() {
+        let t = good_token();
         let c = with(
-            cloud(json!({"token": "t"})),
+            cloud(json!({"token": t})),
             "/spec/auth",
             json!({"bearerToken": "x"}),
         );
@@ -313,7 +393,74 @@ mod cloud {
             &[rule(
                 "context-auth-ignored-with-cloud",
                 "spec.auth",
-                "is ignored when spec.cloud is set; remove it",
+                "is replaced by the cloud token when spec.cloud is set; remove it",
+            )],
+        );
+        // What the mutating webhook writes is no reason to warn.
+        let mutated = with(
+            cloud(json!({"token": t})),
+            "/spec/auth",
+            json!({"bearerToken": t}),
+        );
+        assert_allowed(&create(&mutated, &[]));
+        let mutated = with(
+            cloud(json!({"secretRef": {"name": "cloud"}})),
+            "/spec/auth",
+            json!({"secretRef": {"name": "cloud"}}),
+        );
+        assert_allowed(&create(&mutated, &[secret("cloud", &["cloudToken"])]));
+    }
+
+    #[test]
+    fn a_token_that_is_not_a_jwt_is_denied() {
+        assert_denied(
+            &create(&cloud(json!({"token": "cloud-token"})), &[]),
+            &[rule(
+                "context-cloud-token-not-jwt",
+                "spec.cloud",
+                "the cloud token is not a JWT (it is not three dot-separated parts); paste the token Gravitee Cloud gave you, as is",
+            )],
+        );
+    }
+
+    #[test]
+    fn a_token_without_gravitee_claims_is_denied() {
+        let t = token(json!({"sub": "someone", "envs": ["DEFAULT"]}));
+        assert_denied(
+            &create(&cloud(json!({"token": t})), &[]),
+            &[rule(
+                "context-cloud-token-claims-missing",
+                "spec.cloud",
+                "the cloud token has no `org`, `cpg` (region) claim; is it a Gravitee Cloud token?",
+            )],
+        );
+    }
+
+    #[test]
+    fn the_environment_must_be_chosen_among_the_tokens() {
+        let several = without(cloud(json!({"token": good_token()})), "/spec/environmentId");
+        assert_denied(
+            &create(&several, &[]),
+            &[rule(
+                "context-cloud-environment-required",
+                "spec.environmentId",
+                "the cloud token lists 2 environments (DEFAULT, PROD); set spec.environmentId to one of them",
+            )],
+        );
+        let one = token(json!({"org": "o", "envs": ["only"], "cpg": "us"}));
+        let c = without(cloud(json!({"token": one})), "/spec/environmentId");
+        assert_allowed(&create(&c, &[]));
+        let other = with(
+            cloud(json!({"token": good_token()})),
+            "/spec/environmentId",
+            json!("TEST"),
+        );
+        assert_denied(
+            &create(&other, &[]),
+            &[rule(
+                "context-cloud-environment-not-in-token",
+                "spec.environmentId",
+                "the cloud token does not list environment \"TEST\"; set spec.environmentId to one of: DEFAULT, PROD",
             )],
         );
     }

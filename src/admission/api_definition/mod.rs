@@ -3,12 +3,14 @@
 //! registry ([`super::rules`]); see README for the table of rules.
 
 mod entrypoints;
+mod pages;
 mod plans;
 mod proxy;
 mod resources;
 
 pub(crate) use self::entrypoints::entrypoints_of;
 
+use self::pages::page_parents_exist;
 use self::plans::{
     plan_names_unique, plan_security_configured, plan_security_known, plans_present_unless_stopped,
 };
@@ -16,12 +18,13 @@ use self::proxy::{endpoints, entrypoints, no_clash_with_other_apis};
 use self::resources::resources;
 use super::rules::{
     API_CONTEXT_NOT_FOUND, API_CONTEXT_REF_NAME_EMPTY, API_CROSS_ID_INVALID,
-    API_DESCRIPTION_MISSING, API_LOCAL_WITHOUT_CONTEXT, API_NAME_MISSING,
+    API_DESCRIPTION_MISSING, API_INGRESS_TEMPLATE, API_LOCAL_WITHOUT_CONTEXT, API_NAME_MISSING,
     API_PLAN_CROSS_ID_INVALID, API_SPEC_MISSING, API_VERSION_MISSING,
 };
 use super::templating;
 use super::{at, Ctx, Doc, Verdict};
 use crate::crd::api_definition::ApiDefinitionSpec;
+use crate::model::INGRESS_TEMPLATE_ANNOTATION;
 
 /// Runs every ApiDefinition rule on `object` (the whole admitted object).
 pub(crate) fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
@@ -51,7 +54,28 @@ pub(crate) fn validate(ctx: &Ctx<'_>, object: &Doc<'_>, verdict: &mut Verdict) {
     entrypoints(&spec, verdict);
     no_clash_with_other_apis(ctx, &spec, verdict);
     endpoints(&spec, verdict);
+    page_parents_exist(&spec, verdict);
     templating::check_references(ctx, spec_value, "spec", verdict);
+}
+
+/// Rule `api-ingress-template` (warning): an ApiDefinition annotated `gravitee.io/template: "true"` is a
+/// GKO ingress template. As GKO, it is admitted without any check (schema included) and never pushed.
+/// True when `object` is one: the caller then runs no other rule.
+pub(crate) fn ingress_template(object: &Doc<'_>, verdict: &mut Verdict) -> bool {
+    let template = object
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| a.get(INGRESS_TEMPLATE_ANNOTATION))
+        .and_then(Doc::as_str)
+        == Some("true");
+    if template {
+        verdict.raise(
+            &API_INGRESS_TEMPLATE,
+            format!("metadata.annotations.{INGRESS_TEMPLATE_ANNOTATION}"),
+            "is \"true\": this ApiDefinition is an ingress template, admitted without checks and never pushed to APIM; remove the annotation to have it checked and synced",
+        );
+    }
+    template
 }
 
 /// Rule `api-name-missing`: `spec.name` is set (APIM requires it).

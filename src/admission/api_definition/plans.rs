@@ -94,7 +94,8 @@ pub(super) fn plan_security_known(spec: &ApiDefinitionSpec, verdict: &mut Verdic
 }
 
 /// Rules `api-plan-oauth2-*` and `api-plan-jwt-*`: OAUTH2 plans name an OAuth2 resource of the API;
-/// JWT plans say how to verify tokens.
+/// JWT plans say how to verify tokens. Without any `securityDefinition` both are only warned about, as
+/// GKO admits them.
 pub(super) fn plan_security_configured(
     spec: &ApiDefinitionSpec,
     resources: &ApiResources,
@@ -146,7 +147,7 @@ fn oauth2_plan(i: usize, plan: &Plan, resources: &ApiResources, verdict: &mut Ve
             verdict.raise(
                 &API_PLAN_OAUTH2_DEFINITION_MISSING,
                 at("spec.plans", i, "securityDefinition"),
-                "is required for an OAUTH2 plan; name the API's OAuth2 resource, e.g. '{\"oauthResource\":\"my-oauth2\"}'",
+                "is not set: GKO admits such an OAUTH2 plan, but the gateway cannot validate its tokens; name the API's OAuth2 resource, e.g. '{\"oauthResource\":\"my-oauth2\"}'",
             );
             return;
         }
@@ -202,7 +203,7 @@ fn jwt_plan(i: usize, plan: &Plan, verdict: &mut Verdict) {
             verdict.raise(
                 &API_PLAN_JWT_DEFINITION_MISSING,
                 field,
-                "is required for a JWT plan; give at least signature, publicKeyResolver and resolverParameter, e.g. '{\"signature\":\"RSA_RS256\",\"publicKeyResolver\":\"JWKS_URL\",\"resolverParameter\":\"https://idp/.well-known/jwks.json\"}'",
+                "is not set: GKO admits such a JWT plan, but the gateway cannot verify its tokens; give at least signature, publicKeyResolver and resolverParameter, e.g. '{\"signature\":\"RSA_RS256\",\"publicKeyResolver\":\"JWKS_URL\",\"resolverParameter\":\"https://idp/.well-known/jwks.json\"}'",
             );
             return;
         }

@@ -280,6 +280,10 @@ async fn apply(
         run.generation,
     );
 
+    if let Some(why) = decide::never_pushed(api.annotations()) {
+        return never_pushed(&mut run, kapi, &old, why).await;
+    }
+
     let t0 = Instant::now();
     match resolve_refs(api, shared).await {
         Err(RefFailure::Kube(e)) => return Err(e.into()),
@@ -339,6 +343,27 @@ async fn apply(
         "apply timings"
     );
     Ok(run.action)
+}
+
+/// An API gko never pushes (a GKO ingress template): `Synced` false saying why, and no requeue.
+async fn never_pushed(
+    run: &mut Run<'_>,
+    kapi: &Api<ApiDefinition>,
+    old: &ApiDefinitionStatus,
+    why: &str,
+) -> Result<Action, Error> {
+    status::set(
+        &mut run.status.conditions,
+        SYNCED,
+        false,
+        Reason::IngressTemplate,
+        why,
+        run.generation,
+    );
+    if status::patch_status(kapi, &run.api.name_any(), Some(old), &run.status).await? {
+        run.shared.memory.status_written(&run.uid(), &run.status);
+    }
+    Ok(Action::await_change())
 }
 
 /// Everything after the references resolved: promotion cleanup, push, drift, ConfigMap.

@@ -18,7 +18,8 @@ pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Opt
         .iter()
         .flatten()
         .any(|f| f == FINALIZER);
-    if has_finalizer || api.metadata.deletion_timestamp.is_some() {
+    let never_pushed = super::decide::never_pushed(api.annotations()).is_some();
+    if has_finalizer || never_pushed || api.metadata.deletion_timestamp.is_some() {
         return None;
     }
     let key = context_of(api)?;
@@ -67,6 +68,10 @@ impl From<ContextError> for RefFailure {
             },
             ContextError::SecretMissing(message) => RefFailure::Missing {
                 reason: Reason::SecretNotFound,
+                message,
+            },
+            ContextError::ConfigMapMissing(message) => RefFailure::Missing {
+                reason: Reason::ConfigMapNotFound,
                 message,
             },
             ContextError::Kube { source, .. } => RefFailure::Kube(source),

@@ -25,12 +25,12 @@ fn a_complete_definition_is_accepted() {
 }
 
 #[test]
-fn a_security_definition_is_required() {
-    assert_denied(
+fn a_missing_security_definition_is_a_warning_as_in_gko() {
+    assert_warned(
         &create(&jwt_api(None), &[]),
-        &[rule("api-plan-jwt-definition-missing", 
+        &[rule("api-plan-jwt-definition-missing",
             FIELD,
-            "is required for a JWT plan; give at least signature, publicKeyResolver and resolverParameter, e.g. '{\"signature\":\"RSA_RS256\",\"publicKeyResolver\":\"JWKS_URL\",\"resolverParameter\":\"https://idp/.well-known/jwks.json\"}'",
+            "is not set: GKO admits such a JWT plan, but the gateway cannot verify its tokens; give at least signature, publicKeyResolver and resolverParameter, e.g. '{\"signature\":\"RSA_RS256\",\"publicKeyResolver\":\"JWKS_URL\",\"resolverParameter\":\"https://idp/.well-known/jwks.json\"}'",
         )],
     );
 }

@@ -30,13 +30,13 @@ fn a_referenced_oauth2_resource_is_accepted() {
 }
 
 #[test]
-fn a_security_definition_is_required() {
+fn a_missing_security_definition_is_a_warning_as_in_gko() {
     let a = oauth2_api(None, json!([inline_oauth2("idp")]));
-    assert_denied(
+    assert_warned(
         &create(&a, &[]),
-        &[rule("api-plan-oauth2-definition-missing", 
+        &[rule("api-plan-oauth2-definition-missing",
             "spec.plans[0].securityDefinition",
-            "is required for an OAUTH2 plan; name the API's OAuth2 resource, e.g. '{\"oauthResource\":\"my-oauth2\"}'",
+            "is not set: GKO admits such an OAUTH2 plan, but the gateway cannot validate its tokens; name the API's OAuth2 resource, e.g. '{\"oauthResource\":\"my-oauth2\"}'",
         )],
     );
 }

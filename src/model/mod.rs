@@ -4,6 +4,7 @@
 
 pub mod doc;
 pub mod entrypoint;
+pub mod gko_ids;
 pub mod key;
 pub mod refs;
 pub mod template;

@@ -1,6 +1,9 @@
 //! The reconciler's decisions as pure functions over (object, last status, remote state): what to do with
 //! a built payload, and whether a remote API may be overwritten. The controllers do the I/O around them.
 
+use serde_json::Value;
+
+use super::payload;
 use crate::crd::ApiDefinitionStatus;
 
 /// What to do with an ApiDefinition whose references resolved and whose payload is built.
@@ -65,6 +68,16 @@ pub fn ownership(remote_cluster: Option<&str>, ours: &str, takeover: bool) -> Ow
             owner: other.to_owned(),
         },
     }
+}
+
+/// Whether APIM already holds what gko would push (every drift field, and the definition context): then
+/// adopting the API, e.g. one GKO created, needs no write.
+pub fn already_held(pushed: &Value, remote: &Value) -> bool {
+    payload::drifted_fields(pushed, remote).is_empty()
+        && payload::covers(
+            remote.get("definition_context").unwrap_or(&Value::Null),
+            pushed.get("definition_context").unwrap_or(&Value::Null),
+        )
 }
 
 #[cfg(test)]
@@ -150,5 +163,27 @@ mod tests {
             ownership(Some("b"), "a", true),
             Ownership::TakeOver { from: "b".into() }
         );
+    }
+
+    #[test]
+    fn an_api_apim_already_holds_is_adopted_without_a_write() {
+        let pushed = serde_json::json!({
+            "name": "orders", "proxy": {"virtual_hosts": [{"path": "/orders"}]},
+            "plans": [{"crossId": "p1", "name": "free", "security": "KEY_LESS"}],
+            "properties": [{"key": "gko.cluster-id", "value": "c1"}],
+            "definition_context": {"origin": "kubernetes", "mode": "fully_managed"}
+        });
+        let mut remote = pushed.clone();
+        remote["id"] = "a1".into();
+        remote["plans"][0]["id"] = "plan-1".into();
+        remote["lifecycle_state"] = "PUBLISHED".into();
+        assert!(already_held(&pushed, &remote));
+        // GKO's API lacks gko's ownership stamp: one write adds it.
+        let mut unstamped = remote.clone();
+        unstamped["properties"] = serde_json::json!([]);
+        assert!(!already_held(&pushed, &unstamped));
+        let mut console = remote.clone();
+        console["definition_context"]["origin"] = "management".into();
+        assert!(!already_held(&pushed, &console));
     }
 }

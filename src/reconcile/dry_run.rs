@@ -151,7 +151,7 @@ impl Runner {
                 return findings;
             }
         };
-        let cross_id = payload::api_cross_id(&api);
+        let cross_id = super::ids::api_cross_id_offline(&api);
         let stamp = Stamp {
             cluster_id: self.cluster_id.clone(),
             owner: format!(
@@ -165,12 +165,23 @@ impl Runner {
             .and_then(|s| s.synced_context.as_deref())
             == Some(context_key.to_string().as_str());
         let status = api.status.clone().unwrap_or_default();
+        let plan_cross_ids = super::ids::plan_cross_ids(
+            &api,
+            &super::ids::PlanSources {
+                api_cross_id: &cross_id,
+                status_id: same_env.then_some(status.id.as_deref()).flatten(),
+                spec_id: api.spec.id.as_deref(),
+                status_plans: same_env.then_some(status.plans.as_ref()).flatten(),
+                remote: None,
+            },
+        );
         let definition = match payload::build(
             &api,
             &Inputs {
                 cross_id: &cross_id,
                 api_id: same_env.then_some(status.id.as_deref()).flatten(),
                 plan_ids: same_env.then_some(status.plans.as_ref()).flatten(),
+                plan_cross_ids: Some(&plan_cross_ids),
                 resources: Some(&resources),
                 templates: Some(&templates),
                 stamp: Some(&stamp),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::crd::ApiDefinition;
+use crate::crd::{ApiDefinition, ApiDefinitionStatus};
 use crate::model::gko_ids::{self, Derivation};
 
 use super::payload;
@@ -136,6 +136,21 @@ pub fn pick(candidates: &[Candidate], found: &[Option<Found>]) -> Pick {
     }
 }
 
+/// Whether `status.id` and `status.plans` describe the API in the environment being pushed to: gko's status
+/// names the context it pushed to; GKO's names the environment only (`syncedContext` absent, `id` present).
+pub fn same_environment(status: &ApiDefinitionStatus, context: &str, environment_id: &str) -> bool {
+    match status.synced_context.as_deref() {
+        Some(synced) => synced == context,
+        None => {
+            non_empty(status.id.as_deref()).is_some()
+                && status
+                    .environment_id
+                    .as_deref()
+                    .is_none_or(|e| e == environment_id)
+        }
+    }
+}
+
 /// What the plan crossIds are chosen from, besides the spec.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PlanSources<'a> {
@@ -228,6 +243,21 @@ pub fn remote_plans(definition: &Value) -> BTreeMap<String, String> {
             let name = non_empty(p.get("name").and_then(Value::as_str))?;
             let cross = non_empty(p.get("crossId").and_then(Value::as_str))?;
             Some((name.to_owned(), cross.to_owned()))
+        })
+        .collect()
+}
+
+/// The plan ids of a definition as APIM returns it: crossId → id.
+pub fn remote_plan_ids(definition: &Value) -> BTreeMap<String, String> {
+    definition
+        .get("plans")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let cross = non_empty(p.get("crossId").and_then(Value::as_str))?;
+            let id = non_empty(p.get("id").and_then(Value::as_str))?;
+            Some((cross.to_owned(), id.to_owned()))
         })
         .collect()
 }

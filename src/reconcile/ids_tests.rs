@@ -177,3 +177,25 @@ fn remote_plans_are_read_by_name() {
     assert_eq!(remote_plans(&d), plans(&[("free", "c1")]));
     assert!(remote_plans(&json!({})).is_empty());
 }
+
+#[test]
+fn gkos_status_counts_for_the_environment_it_names() {
+    let gko: ApiDefinitionStatus =
+        serde_json::from_value(json!({"id": "a1", "environmentId": "DEFAULT"})).unwrap_or_default();
+    assert!(same_environment(&gko, "apim/dev", "DEFAULT"));
+    assert!(!same_environment(&gko, "apim/dev", "OTHER"));
+    let no_env: ApiDefinitionStatus =
+        serde_json::from_value(json!({"id": "a1"})).unwrap_or_default();
+    assert!(same_environment(&no_env, "apim/dev", "DEFAULT"));
+    let ours: ApiDefinitionStatus = serde_json::from_value(
+        json!({"id": "a1", "environmentId": "DEFAULT", "syncedContext": "apim/prod"}),
+    )
+    .unwrap_or_default();
+    assert!(!same_environment(&ours, "apim/dev", "DEFAULT"));
+    assert!(same_environment(&ours, "apim/prod", "DEFAULT"));
+    assert!(!same_environment(
+        &ApiDefinitionStatus::default(),
+        "apim/dev",
+        "DEFAULT"
+    ));
+}

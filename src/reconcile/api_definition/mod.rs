@@ -28,7 +28,7 @@ use super::payload::{self, Inputs, Stamp, TemplateKey};
 use super::status::{
     self, Reason, Retry, ACCEPTED, COMPLETED, DRIFTED, FAILED, RESOLVED_REFS, SYNCED,
 };
-use super::{decide, DriftPolicy, Error, Shared, FINALIZER, TAKEOVER_ANNOTATION};
+use super::{decide, ids, DriftPolicy, Error, Shared, FINALIZER, TAKEOVER_ANNOTATION};
 use crate::apim::{ApimError, ApimGeneration, Target};
 use crate::cluster::{ApiIndex, CachedApi};
 use crate::crd::api_definition::{ApiErrors, ApiState};
@@ -268,8 +268,19 @@ async fn apply(
             && old.observed_generation != api.metadata.generation,
         secrets: Vec::new(),
     };
-    let cross_id = payload::api_cross_id(api);
-    run.status.cross_id = Some(cross_id.clone());
+    // The crossId: from status or spec, else found in APIM (prefetched, or searched once the context is
+    // resolved); recorded in status only once known.
+    let known = match ids::api_cross_id(api) {
+        ids::ApiCrossId::Known(c) => Some(c),
+        ids::ApiCrossId::Search(_) => run
+            .prefetched
+            .as_ref()
+            .filter(|p| Some(&p.context) == context_of(api).as_ref())
+            .map(|p| p.cross_id.clone()),
+    };
+    if let Some(c) = &known {
+        run.status.cross_id = Some(c.clone());
+    }
     run.status.observed_generation = run.generation;
     status::set(
         &mut run.status.conditions,
@@ -310,7 +321,14 @@ async fn apply(
                 .filter(|(k, _)| k.secret)
                 .map(|(_, v)| v.clone())
                 .collect();
-            sync(&mut run, &refs, &cross_id).await;
+            let cross_id = match known {
+                Some(c) => Some(c),
+                None => settle_cross_id(&mut run, &refs).await,
+            };
+            if let Some(cross_id) = cross_id {
+                run.status.cross_id = Some(cross_id.clone());
+                sync(&mut run, &refs, &cross_id).await;
+            }
         }
     }
 

@@ -10,7 +10,8 @@ pub(super) struct Prefetched {
     pub(super) remote: Option<Remote>,
 }
 
-/// Reads the API back while the finalizer is being added (new APIs only: no finalizer yet, never synced).
+/// Reads the API back while the finalizer is being added (new APIs: no finalizer yet, never synced), and
+/// searches for its crossId when neither status nor spec gives one ([`ids::api_cross_id`]).
 pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Option<Prefetched> {
     let has_finalizer = api
         .metadata
@@ -18,15 +19,24 @@ pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Opt
         .iter()
         .flatten()
         .any(|f| f == FINALIZER);
-    if has_finalizer || api.metadata.deletion_timestamp.is_some() {
+    let choice = ids::api_cross_id(api);
+    let search = matches!(choice, ids::ApiCrossId::Search(_));
+    if (has_finalizer && !search) || api.metadata.deletion_timestamp.is_some() {
         return None;
     }
     let key = context_of(api)?;
     let (_, resolved) = resolve_context(shared, &key).await.ok()?;
     let permit = shared.breakers.admit(&key).ok()?;
-    let cross_id = payload::api_cross_id(api);
-    match read_remote(shared, &resolved.target, &cross_id, None).await {
-        Ok(remote) => {
+    let read = match choice {
+        ids::ApiCrossId::Known(cross_id) => read_remote(shared, &resolved.target, &cross_id, None)
+            .await
+            .map(|remote| (cross_id, remote)),
+        ids::ApiCrossId::Search(candidates) => {
+            search_cross_id(shared, &resolved.target, api, &candidates).await
+        }
+    };
+    match read {
+        Ok((cross_id, remote)) => {
             permit.success();
             Some(Prefetched {
                 context: key,

@@ -68,6 +68,84 @@ pub async fn read_remote(
     }
 }
 
+/// Searches APIM for the API crossId among `candidates` in the order of [`ids::pick`]; a new API when
+/// none is held. Returns the crossId and the API read back under it.
+pub(super) async fn search_cross_id(
+    shared: &Shared,
+    target: &Target,
+    api: &ApiDefinition,
+    candidates: &[ids::Candidate],
+) -> Result<(String, Option<Remote>), ApimError> {
+    let mut found = Vec::with_capacity(candidates.len());
+    let mut remotes = Vec::with_capacity(candidates.len());
+    loop {
+        match ids::pick(candidates, &found) {
+            ids::Pick::Take(i) => {
+                let Some(candidate) = candidates.get(i) else {
+                    return Ok((ids::new_api_cross_id(api), None));
+                };
+                let (cross_id, origin) = (&candidate.cross_id, candidate.origin);
+                tracing::info!(%cross_id, ?origin, api = %key_of(api), "adopting the API APIM holds");
+                return Ok((cross_id.clone(), remotes.get_mut(i).and_then(Option::take)));
+            }
+            ids::Pick::LookUp(i) => {
+                let Some(candidate) = candidates.get(i) else {
+                    return Ok((ids::new_api_cross_id(api), None));
+                };
+                let read = read_remote(shared, target, &candidate.cross_id, None).await?;
+                found.push(read.as_ref().map(|r| ids::Found {
+                    gko_stamped: r.cluster.is_some(),
+                }));
+                remotes.push(read);
+            }
+            ids::Pick::New => return Ok((ids::new_api_cross_id(api), None)),
+        }
+    }
+}
+
+/// The crossId of an API that neither status nor spec names, searched in the context's APIM (a local-only
+/// API gets a new API's). `None` when APIM could not be asked: the failure is recorded.
+pub(super) async fn settle_cross_id(run: &mut Run<'_>, refs: &Refs) -> Option<String> {
+    let api = run.api;
+    let shared = run.shared;
+    let ids::ApiCrossId::Search(candidates) = ids::api_cross_id(api) else {
+        return Some(ids::api_cross_id_offline(api));
+    };
+    let Some(context) = &refs.context else {
+        return Some(ids::new_api_cross_id(api));
+    };
+    let permit = match shared.breakers.admit(&context.key) {
+        Ok(p) => p,
+        Err(wait) => {
+            run.fail(
+                Reason::ContextUnavailable,
+                format!(
+                    "the Management API of context {} is unreachable: the API's crossId is looked up there first",
+                    context.key
+                ),
+                Retry::Slow(wait + Duration::from_millis(50)),
+            );
+            return None;
+        }
+    };
+    match search_cross_id(shared, &context.target, api, &candidates).await {
+        Ok((cross_id, remote)) => {
+            permit.success();
+            run.prefetched = Some(Prefetched {
+                context: context.key.clone(),
+                cross_id: cross_id.clone(),
+                remote,
+            });
+            Some(cross_id)
+        }
+        Err(e) => {
+            record_apim_failure(shared, permit, &context.key, &e);
+            run.fail_apim(&e);
+            None
+        }
+    }
+}
+
 /// After APIM refused a definition: the API (of this environment) holding one of its entrypoints, described.
 pub(super) async fn path_conflict(
     shared: &Shared,

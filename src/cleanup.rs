@@ -2,8 +2,8 @@
 //!
 //! In this order: delete the webhook configurations (no write of the three kinds is refused while the
 //! release goes away), delete gko's Deployment and wait until it is gone (a running reconciler would put
-//! the finalizer back), then remove gko's finalizer from every ManagementContext, ApiDefinition and
-//! ApiResource. The Management API is not touched: the APIs stay in APIM as they are.
+//! the finalizer back), then remove gko's finalizer (and any GKO left, `finalizers.gravitee.io/*`) from every
+//! ManagementContext, ApiDefinition and ApiResource. The Management API is not touched: the APIs stay in APIM as they are.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use kube::Client;
 use serde_json::json;
 
 use crate::crd::{Kind, API_VERSION, GROUP, VERSION};
+use crate::model::gko_meta;
 use crate::reconcile::FINALIZER;
 
 /// What to clean.
@@ -64,12 +65,17 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
-/// The finalizers of an object without gko's; `None` when gko's is not there.
+/// Whether a finalizer is gko's, or one a GKO installation left (`finalizers.gravitee.io/*`).
+fn removable(finalizer: &str) -> bool {
+    finalizer == FINALIZER || gko_meta::is_gko_finalizer(finalizer)
+}
+
+/// The finalizers of an object without gko's and GKO's; `None` when neither is there.
 pub fn without_gko_finalizer(finalizers: &[String]) -> Option<Vec<String>> {
-    finalizers.iter().any(|f| f == FINALIZER).then(|| {
+    finalizers.iter().any(|f| removable(f)).then(|| {
         finalizers
             .iter()
-            .filter(|f| *f != FINALIZER)
+            .filter(|f| !removable(f))
             .cloned()
             .collect()
     })
@@ -224,5 +230,17 @@ mod tests {
         );
         assert_eq!(without_gko_finalizer(&["other.io/keep".to_owned()]), None);
         assert_eq!(without_gko_finalizer(&[]), None);
+    }
+
+    #[test]
+    fn finalizers_a_gko_installation_left_go_too() {
+        let fs = vec![
+            "finalizers.gravitee.io/apidefinitiondeletion".to_owned(),
+            "other.io/keep".to_owned(),
+        ];
+        assert_eq!(
+            without_gko_finalizer(&fs),
+            Some(vec!["other.io/keep".to_owned()])
+        );
     }
 }

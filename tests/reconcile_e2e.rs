@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use gko::apim::{ApimClient, ClientOptions};
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
-use gko::reconcile::leader::{Elector, LeaseSettings};
 use gko::model::gko_ids::{api_cross_id, plan_cross_id, Derivation};
+use gko::reconcile::leader::{Elector, LeaseSettings};
 use gko::reconcile::payload::read_stamp;
 
 use gko::reconcile::{DriftPolicy, TAKEOVER_ANNOTATION};
@@ -1076,8 +1076,7 @@ async fn webhook_dry_run_warns_or_enforces() {
     let f = enforce.check(&ns, &fine, &set).await;
     assert!(f.denials.is_empty() && f.warnings.is_empty(), "{f:?}");
     assert!(
-        apim.api(ORG, ENV, &new_cross_id(&ns, "fine"))
-            .is_none(),
+        apim.api(ORG, ENV, &new_cross_id(&ns, "fine")).is_none(),
         "a dry run stores nothing"
     );
 

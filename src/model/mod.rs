@@ -5,6 +5,7 @@
 pub mod doc;
 pub mod entrypoint;
 pub mod gko_ids;
+pub mod gko_meta;
 pub mod key;
 pub mod refs;
 pub mod template;

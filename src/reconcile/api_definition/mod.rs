@@ -135,13 +135,18 @@ pub async fn reconcile(cached: Arc<CachedApi>, shared: Arc<Shared>) -> Result<Ac
     );
     let result = match finalized {
         Err(e) => Err(e),
-        Ok(api) => finalizer(&kapi, FINALIZER, api, |event| async {
-            match event {
-                Finalizer::Apply(api) => apply(&api, &shared, &kapi, prefetched).await,
-                Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
-            }
-        })
-        .await
+        Ok(api) => {
+            // An API deleted while GKO's finalizer is still on it: gko's cleanup runs, then removes GKO's.
+            let held = api.metadata.finalizers.clone().unwrap_or_default();
+            let name = crate::model::gko_meta::deletion_finalizer(&held, FINALIZER);
+            finalizer(&kapi, name, api, |event| async {
+                match event {
+                    Finalizer::Apply(api) => apply(&api, &shared, &kapi, prefetched).await,
+                    Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
+                }
+            })
+            .await
+        }
         .map_err(|e| Error::Finalizer(Box::new(e))),
     };
     shared.observe(

@@ -3,7 +3,7 @@
 //! In this order: delete the webhook configurations (no write of the three kinds is refused while the
 //! release goes away), delete gko's Deployment and wait until it is gone (a running reconciler would put
 //! the finalizer back), then remove gko's finalizer (and any GKO left, `finalizers.gravitee.io/*`) from every
-//! ManagementContext, ApiDefinition and ApiResource. The Management API is not touched: the APIs stay in APIM as they are.
+//! ManagementContext, ApiDefinition and ApiResource, and release the Secrets and ConfigMaps GKO still holds. The Management API is not touched: the APIs stay in APIM as they are.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::Client;
@@ -103,6 +104,10 @@ pub async fn run(client: &Client, plan: &CleanupPlan) -> Result<CleanupReport, C
                 remove_finalizers(client, kind, *ns, &mut report).await?;
             }
         }
+        for ns in &scopes {
+            release_gko_holds::<Secret>(client, "Secret", *ns, &mut report).await;
+            release_gko_holds::<ConfigMap>(client, "ConfigMap", *ns, &mut report).await;
+        }
     }
     Ok(report)
 }
@@ -160,6 +165,62 @@ async fn delete_deployment(
     }
     tracing::info!(deployment = %what, "gko stopped");
     Ok(true)
+}
+
+/// Releases the Secrets or ConfigMaps a GKO installation still holds (`finalizers.gravitee.io/templating`,
+/// `finalizers.gravitee.io/managementcontextSecret`, and GKO's referrer annotations). Best effort: without
+/// the right to list or patch them (gko's own chart roles read Secrets only) it says so and goes on.
+async fn release_gko_holds<K>(
+    client: &Client,
+    kind: &str,
+    ns: Option<&str>,
+    report: &mut CleanupReport,
+) where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let list = match api.list_metadata(&ListParams::default()).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(kind, error = %e, "cannot list to release GKO's finalizers; rerun with rights to list and patch them");
+            return;
+        }
+    };
+    for obj in list.items {
+        let meta = &obj.metadata;
+        let Some(patch) = gko_meta::release_patch(
+            meta.finalizers.as_deref().unwrap_or_default(),
+            &meta.annotations.clone().unwrap_or_default(),
+            meta.resource_version.as_deref(),
+        ) else {
+            continue;
+        };
+        let (Some(obj_ns), Some(name)) = (meta.namespace.clone(), meta.name.clone()) else {
+            continue;
+        };
+        let scoped: Api<K> = Api::namespaced(client.clone(), &obj_ns);
+        match scoped
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(kind, namespace = %obj_ns, name = %name, "released from GKO's finalizer");
+                report
+                    .finalizers_removed
+                    .push(format!("{kind} {obj_ns}/{name}"));
+            }
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => {
+                tracing::warn!(kind, namespace = %obj_ns, name = %name, error = %e, "cannot release from GKO's finalizer")
+            }
+        }
+    }
 }
 
 async fn remove_finalizers(

@@ -12,6 +12,7 @@ use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use gko::model::gko_ids::{api_cross_id, plan_cross_id, Derivation};
 use gko::reconcile::payload::{CLUSTER_PROPERTY, OWNER_PROPERTY};
 use gko::reconcile::FINALIZER;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::{json, Value};
@@ -173,21 +174,32 @@ async fn a_gko_installation_is_taken_over_in_place() {
     )
     .await;
 
+    // A ConfigMap GKO's templating holds, read by `orders`.
+    create::<ConfigMap>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "texts", "namespace": ns,
+                            "finalizers": ["finalizers.gravitee.io/templating"],
+                            "annotations": {"gravitee.io/references": "1",
+                                            "gravitee.io/apidefinitions": format!("[\"{ns}/orders\"]")}},
+               "data": {"description": "test API"}}),
+    )
+    .await;
+
     // `orders`: GKO 4.x made it (no gko stamp). `stamped`: APIM already holds exactly what gko would push.
     let mut seeded = BTreeMap::new();
     for (name, path, stamped) in [("orders", "/orders", false), ("stamped", "/stamped", true)] {
-        let created: ApiDefinition = create(
-            &client,
-            &ns,
-            with_finalizer(
-                api_json(&ns, name, Some("dev"), &format!("/{ns}{path}")),
-                GKO_API_FINALIZER,
-            ),
-        )
-        .await;
+        let mut manifest = api_json(&ns, name, Some("dev"), &format!("/{ns}{path}"));
+        if name == "orders" {
+            manifest["spec"]["description"] = json!("[[ configmap `texts/description` ]]");
+        }
+        let created: ApiDefinition =
+            create(&client, &ns, with_finalizer(manifest, GKO_API_FINALIZER)).await;
         let uid = created.metadata.uid.clone().expect("uid");
         let cross = api_cross_id(Derivation::Xxh3, &ns, name);
-        let definition = gko_definition(&created, &uid, &cross, Derivation::Xxh3, stamped);
+        let mut definition = gko_definition(&created, &uid, &cross, Derivation::Xxh3, stamped);
+        definition["description"] = json!("test API");
         let plans = seed(&apim, &definition).await;
         gko_status(
             &client,
@@ -213,6 +225,24 @@ async fn a_gko_installation_is_taken_over_in_place() {
     }
     wait_finalizers::<ManagementContext>(&client, &ns, "dev", &[FINALIZER]).await;
     wait_finalizers::<ApiResource>(&client, &ns, "cache", &[FINALIZER]).await;
+
+    wait_for(
+        T,
+        "ConfigMap texts released from GKO's templating",
+        || async {
+            get::<ConfigMap>(&client, &ns, "texts")
+                .await
+                .is_some_and(|c| {
+                    c.metadata.finalizers.unwrap_or_default().is_empty()
+                        && c.metadata
+                            .annotations
+                            .unwrap_or_default()
+                            .keys()
+                            .all(|k| !k.starts_with("gravitee.io/"))
+                })
+        },
+    )
+    .await;
 
     assert_eq!(apim.apis(ORG, ENV).len(), 2, "no API created");
     let (uid, cross, _) = &seeded["orders"];

@@ -50,6 +50,55 @@ pub fn deletion_finalizer<'a>(finalizers: &'a [String], ours: &'a str) -> &'a st
         .map_or(ours, String::as_str)
 }
 
+/// GKO's finalizers on the Secrets and ConfigMaps it watches for contexts and templates.
+pub const GKO_HOLD_FINALIZERS: [&str; 2] = [
+    "finalizers.gravitee.io/managementcontextSecret",
+    "finalizers.gravitee.io/templating",
+];
+
+/// GKO's bookkeeping annotations on those Secrets and ConfigMaps: the count of referrers, and a JSON list of
+/// referrers per kind (`gravitee.io/<kind>s`).
+const GKO_HOLD_ANNOTATIONS: [&str; 6] = [
+    "gravitee.io/references",
+    "gravitee.io/apidefinitions",
+    "gravitee.io/apiv4definitions",
+    "gravitee.io/managementcontexts",
+    "gravitee.io/apiresources",
+    "gravitee.io/applications",
+];
+
+/// The merge patch that releases a Secret or ConfigMap GKO holds (its finalizers removed, its annotations
+/// dropped), guarded by `resource_version`; `None` when GKO holds nothing there.
+pub fn release_patch(
+    finalizers: &[String],
+    annotations: &std::collections::BTreeMap<String, String>,
+    resource_version: Option<&str>,
+) -> Option<serde_json::Value> {
+    if !finalizers
+        .iter()
+        .any(|f| GKO_HOLD_FINALIZERS.contains(&f.as_str()))
+    {
+        return None;
+    }
+    let kept: Vec<&String> = finalizers
+        .iter()
+        .filter(|f| !GKO_HOLD_FINALIZERS.contains(&f.as_str()))
+        .collect();
+    let dropped: serde_json::Map<String, serde_json::Value> = annotations
+        .keys()
+        .filter(|k| GKO_HOLD_ANNOTATIONS.contains(&k.as_str()))
+        .map(|k| (k.clone(), serde_json::Value::Null))
+        .collect();
+    let mut metadata = serde_json::json!({ "finalizers": kept });
+    if let Some(version) = resource_version {
+        metadata["resourceVersion"] = serde_json::json!(version);
+    }
+    if !dropped.is_empty() {
+        metadata["annotations"] = serde_json::Value::Object(dropped);
+    }
+    Some(serde_json::json!({ "metadata": metadata }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +155,39 @@ mod tests {
         assert_eq!(deletion_finalizer(&v(&[OURS]), OURS), OURS);
         assert_eq!(deletion_finalizer(&v(&["a.io/x"]), OURS), OURS);
         assert!(!is_gko_finalizer("gravitee.io/gko-finalizer"));
+    }
+
+    #[test]
+    fn secrets_and_config_maps_gko_holds_are_released() {
+        let annotations: std::collections::BTreeMap<String, String> = [
+            ("gravitee.io/references", "2"),
+            ("gravitee.io/apidefinitions", "[\"ns/a\"]"),
+            ("team.io/owner", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let patch = release_patch(
+            &v(&["finalizers.gravitee.io/templating", "a.io/keep"]),
+            &annotations,
+            Some("42"),
+        );
+        assert_eq!(
+            patch,
+            Some(serde_json::json!({"metadata": {
+                "finalizers": ["a.io/keep"], "resourceVersion": "42",
+                "annotations": {"gravitee.io/apidefinitions": null, "gravitee.io/references": null}
+            }}))
+        );
+        let secret = release_patch(
+            &v(&["finalizers.gravitee.io/managementcontextSecret"]),
+            &Default::default(),
+            None,
+        );
+        assert_eq!(
+            secret,
+            Some(serde_json::json!({"metadata": {"finalizers": []}}))
+        );
+        assert_eq!(release_patch(&v(&["a.io/keep"]), &annotations, None), None);
     }
 }

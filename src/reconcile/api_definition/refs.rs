@@ -167,9 +167,38 @@ pub(super) async fn template_value(
         }))
     } else {
         let api: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &key.namespace);
-        Ok(api
-            .get_opt(&key.name)
-            .await?
-            .and_then(|c| c.data.as_ref().and_then(|d| d.get(&key.key)).cloned()))
+        let map = api.get_opt(&key.name).await?;
+        if let Some(map) = &map {
+            release_gko_hold(&api, map).await;
+        }
+        Ok(map.and_then(|c| c.data.as_ref().and_then(|d| d.get(&key.key)).cloned()))
+    }
+}
+
+/// Releases a ConfigMap GKO's templating still holds (finalizer and annotations), so it can be deleted once
+/// GKO is gone. Best effort: a failure is logged and retried on the next read. (Secrets are read-only for
+/// gko; `gko cleanup --finalizers` releases them with the operator's own credentials.)
+async fn release_gko_hold(api: &Api<ConfigMap>, map: &ConfigMap) {
+    let meta = &map.metadata;
+    let Some(patch) = crate::model::gko_meta::release_patch(
+        meta.finalizers.as_deref().unwrap_or_default(),
+        &meta.annotations.clone().unwrap_or_default(),
+        meta.resource_version.as_deref(),
+    ) else {
+        return;
+    };
+    let name = meta.name.clone().unwrap_or_default();
+    match api
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => tracing::info!(configmap = %name, "released from GKO's templating finalizer"),
+        Err(e) => {
+            tracing::warn!(configmap = %name, error = %e, "cannot release the ConfigMap from GKO's finalizer")
+        }
     }
 }

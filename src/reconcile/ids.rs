@@ -45,7 +45,7 @@ pub struct Candidate {
 pub enum ApiCrossId {
     /// `status.crossId` or `spec.crossId`.
     Known(String),
-    /// Look these up in APIM, in this order ([`pick`]); a new API gets [`new_api_cross_id`].
+    /// Look these up in APIM; [`pick`] chooses; a new API gets [`new_api_cross_id`].
     Search(Vec<Candidate>),
 }
 
@@ -101,17 +101,6 @@ pub struct Found {
     pub gko_stamped: bool,
 }
 
-/// The next step of the search, given what the first `found.len()` candidates gave.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pick {
-    /// Use candidate `i` (APIM holds it).
-    Take(usize),
-    /// Look candidate `i` up in APIM.
-    LookUp(usize),
-    /// APIM holds none: a new API.
-    New,
-}
-
 /// Whether an API found under a candidate is the one to adopt: gko's own derivation only for an API gko
 /// stamped (an unstamped API under that crossId is not gko's), GKO's derivations whenever APIM holds them.
 pub fn accepts(origin: Origin, found: Option<Found>) -> bool {
@@ -122,18 +111,13 @@ pub fn accepts(origin: Origin, found: Option<Found>) -> bool {
     }
 }
 
-/// The search: the first accepted candidate in order, else the next lookup, else a new API.
-pub fn pick(candidates: &[Candidate], found: &[Option<Found>]) -> Pick {
-    for (i, (candidate, f)) in candidates.iter().zip(found).enumerate() {
-        if accepts(candidate.origin, *f) {
-            return Pick::Take(i);
-        }
-    }
-    if found.len() < candidates.len() {
-        Pick::LookUp(found.len())
-    } else {
-        Pick::New
-    }
+/// The candidate to adopt: the first one accepted, in order (`found[i]` is what APIM holds under
+/// `candidates[i]`); `None`: a new API.
+pub fn pick(candidates: &[Candidate], found: &[Option<Found>]) -> Option<usize> {
+    candidates
+        .iter()
+        .zip(found)
+        .position(|(candidate, f)| accepts(candidate.origin, *f))
 }
 
 /// Whether `status.id` and `status.plans` describe the API in the environment being pushed to: gko's status

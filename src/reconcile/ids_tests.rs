@@ -49,16 +49,15 @@ fn the_search_takes_the_first_api_apim_holds() {
     let stamped = Some(Found { gko_stamped: true });
     let unstamped = Some(Found { gko_stamped: false });
     // gko's own derivation: only an API gko stamped.
-    assert_eq!(pick(&c, &[]), Pick::LookUp(0));
-    assert_eq!(pick(&c, &[stamped]), Pick::Take(0));
-    assert_eq!(pick(&c, &[unstamped]), Pick::LookUp(1));
-    // GKO's: whatever holds it.
-    assert_eq!(pick(&c, &[None, unstamped]), Pick::Take(1));
-    assert_eq!(pick(&c, &[None, None]), Pick::LookUp(2));
-    assert_eq!(pick(&c, &[None, None, unstamped]), Pick::Take(2));
+    assert_eq!(pick(&c, &[stamped, None, None]), Some(0));
+    assert_eq!(pick(&c, &[stamped, unstamped, None]), Some(0));
+    assert_eq!(pick(&c, &[unstamped, None, None]), None);
+    // GKO's: whatever holds it, 4.x before 0.x.
+    assert_eq!(pick(&c, &[unstamped, unstamped, None]), Some(1));
+    assert_eq!(pick(&c, &[None, unstamped, unstamped]), Some(1));
+    assert_eq!(pick(&c, &[None, None, unstamped]), Some(2));
     // Nothing found: a new API.
-    assert_eq!(pick(&c, &[None, None, None]), Pick::New);
-    assert_eq!(pick(&c, &[unstamped, None, None]), Pick::New);
+    assert_eq!(pick(&c, &[None, None, None]), None);
 }
 
 fn plans(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {

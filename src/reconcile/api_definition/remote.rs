@@ -68,38 +68,39 @@ pub async fn read_remote(
     }
 }
 
-/// Searches APIM for the API crossId among `candidates` in the order of [`ids::pick`]; a new API when
-/// none is held. Returns the crossId and the API read back under it.
+/// Searches APIM for the API crossId among `candidates` (read at the same time: a new API needs every
+/// answer) and chooses with [`ids::pick`]; a new API when none is held. Returns the crossId and the API
+/// read back under it.
 pub(super) async fn search_cross_id(
     shared: &Shared,
     target: &Target,
     api: &ApiDefinition,
     candidates: &[ids::Candidate],
 ) -> Result<(String, Option<Remote>), ApimError> {
-    let mut found = Vec::with_capacity(candidates.len());
-    let mut remotes = Vec::with_capacity(candidates.len());
-    loop {
-        match ids::pick(candidates, &found) {
-            ids::Pick::Take(i) => {
-                let Some(candidate) = candidates.get(i) else {
-                    return Ok((ids::new_api_cross_id(api), None));
-                };
-                let (cross_id, origin) = (&candidate.cross_id, candidate.origin);
-                tracing::info!(%cross_id, ?origin, api = %key_of(api), "adopting the API APIM holds");
-                return Ok((cross_id.clone(), remotes.get_mut(i).and_then(Option::take)));
-            }
-            ids::Pick::LookUp(i) => {
-                let Some(candidate) = candidates.get(i) else {
-                    return Ok((ids::new_api_cross_id(api), None));
-                };
-                let read = read_remote(shared, target, &candidate.cross_id, None).await?;
-                found.push(read.as_ref().map(|r| ids::Found {
-                    gko_stamped: r.cluster.is_some(),
-                }));
-                remotes.push(read);
-            }
-            ids::Pick::New => return Ok((ids::new_api_cross_id(api), None)),
+    let reads = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|c| read_remote(shared, target, &c.cross_id, None)),
+    )
+    .await;
+    let mut remotes = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let found: Vec<Option<ids::Found>> = remotes
+        .iter()
+        .map(|r| {
+            r.as_ref().map(|r| ids::Found {
+                gko_stamped: r.cluster.is_some(),
+            })
+        })
+        .collect();
+    let chosen = ids::pick(candidates, &found)
+        .and_then(|i| Some((candidates.get(i)?, remotes.get_mut(i)?.take())));
+    match chosen {
+        Some((candidate, remote)) => {
+            let origin = candidate.origin;
+            tracing::info!(cross_id = %candidate.cross_id, ?origin, api = %key_of(api), "adopting the API APIM holds");
+            Ok((candidate.cross_id.clone(), remote))
         }
+        None => Ok((ids::new_api_cross_id(api), None)),
     }
 }
 

@@ -12,7 +12,7 @@ use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
 use gko::model::gko_ids::{api_cross_id, plan_cross_id, Derivation};
 use gko::reconcile::payload::{CLUSTER_PROPERTY, OWNER_PROPERTY};
 use gko::reconcile::FINALIZER;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, Patch, PatchParams};
 use kube::Client;
 use serde_json::{json, Value};
@@ -369,4 +369,61 @@ async fn a_rebuilt_cluster_adopts_the_apis_and_plans_gko_made() {
         apim.write_calls()
     );
     rec.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cleanup_removes_gkos_finalizers_and_releases_its_secrets() {
+    let Some((client, ns)) = setup("mig-cleanup").await else {
+        return;
+    };
+    // GKO uninstalled, nothing running: its finalizers stay on the objects and on the context's Secret.
+    create::<Secret>(
+        &client,
+        &ns,
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "apim-token", "namespace": ns,
+                            "finalizers": ["finalizers.gravitee.io/managementcontextSecret"],
+                            "annotations": {"gravitee.io/managementcontexts": format!("[\"{ns}/dev\"]")}},
+               "stringData": {"bearerToken": "t"}}),
+    )
+    .await;
+    create::<ManagementContext>(
+        &client,
+        &ns,
+        with_finalizer(
+            context_json(&ns, "dev", "https://apim.example", ENV, "apim-token"),
+            "finalizers.gravitee.io/managementcontextdeletion",
+        ),
+    )
+    .await;
+    let plan = gko::cleanup::CleanupPlan {
+        finalizers: true,
+        namespaces: vec![ns.clone()],
+        ..Default::default()
+    };
+    let report = gko::cleanup::run(&client, &plan).await.expect("cleanup");
+    assert_eq!(
+        report.finalizers_removed,
+        [
+            format!("ManagementContext {ns}/dev"),
+            format!("Secret {ns}/apim-token")
+        ]
+    );
+    let secret = get::<Secret>(&client, &ns, "apim-token")
+        .await
+        .expect("secret");
+    assert!(finalizers(&secret).is_empty());
+    assert!(secret
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .keys()
+        .all(|k| !k.starts_with("gravitee.io/")));
+    delete::<ManagementContext>(&client, &ns, "dev").await;
+    wait_for(T, "context deleted", || async {
+        get::<ManagementContext>(&client, &ns, "dev")
+            .await
+            .is_none()
+    })
+    .await;
 }

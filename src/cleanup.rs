@@ -3,7 +3,8 @@
 //! In this order: delete the webhook configurations (no write of the three kinds is refused while the
 //! release goes away), delete gko's Deployment and wait until it is gone (a running reconciler would put
 //! the finalizer back), then remove gko's finalizer (and any GKO left, `finalizers.gravitee.io/*`) from every
-//! ManagementContext, ApiDefinition and ApiResource, and release the Secrets and ConfigMaps GKO still holds. The Management API is not touched: the APIs stay in APIM as they are.
+//! ManagementContext, ApiDefinition and ApiResource; with `--release-gko-holds`, release the Secrets and
+//! ConfigMaps a GKO installation still holds. The Management API is not touched: the APIs stay in APIM as they are.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ pub struct CleanupPlan {
     pub deployment: Option<(String, String)>,
     /// Remove gko's finalizer from the objects of the three kinds.
     pub finalizers: bool,
+    /// Release the Secrets and ConfigMaps GKO still holds (its finalizers and annotations).
+    pub release_gko_holds: bool,
     /// Namespaces whose objects are cleaned; empty: all.
     pub namespaces: Vec<String>,
     /// How long to wait for the Deployment to be gone.
@@ -93,20 +96,22 @@ pub async fn run(client: &Client, plan: &CleanupPlan) -> Result<CleanupReport, C
     if let Some((ns, name)) = &plan.deployment {
         report.deployment_deleted = delete_deployment(client, ns, name, plan.wait).await?;
     }
+    let scopes: Vec<Option<&str>> = if plan.namespaces.is_empty() {
+        vec![None]
+    } else {
+        plan.namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
     if plan.finalizers {
-        let scopes: Vec<Option<&str>> = if plan.namespaces.is_empty() {
-            vec![None]
-        } else {
-            plan.namespaces.iter().map(|n| Some(n.as_str())).collect()
-        };
         for kind in Kind::ALL {
             for ns in &scopes {
                 remove_finalizers(client, kind, *ns, &mut report).await?;
             }
         }
+    }
+    if plan.release_gko_holds {
         for ns in &scopes {
-            release_gko_holds::<Secret>(client, "Secret", *ns, &mut report).await;
-            release_gko_holds::<ConfigMap>(client, "ConfigMap", *ns, &mut report).await;
+            release_gko_holds::<Secret>(client, "Secret", *ns, &mut report).await?;
+            release_gko_holds::<ConfigMap>(client, "ConfigMap", *ns, &mut report).await?;
         }
     }
     Ok(report)
@@ -168,14 +173,14 @@ async fn delete_deployment(
 }
 
 /// Releases the Secrets or ConfigMaps a GKO installation still holds (`finalizers.gravitee.io/templating`,
-/// `finalizers.gravitee.io/managementcontextSecret`, and GKO's referrer annotations). Best effort: without
-/// the right to list or patch them (gko's own chart roles read Secrets only) it says so and goes on.
+/// `finalizers.gravitee.io/managementcontextSecret`, and GKO's referrer annotations).
 async fn release_gko_holds<K>(
     client: &Client,
     kind: &str,
     ns: Option<&str>,
     report: &mut CleanupReport,
-) where
+) -> Result<(), CleanupError>
+where
     K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + serde::de::DeserializeOwned
@@ -185,13 +190,10 @@ async fn release_gko_holds<K>(
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let list = match api.list_metadata(&ListParams::default()).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(kind, error = %e, "cannot list to release GKO's finalizers; rerun with rights to list and patch them");
-            return;
-        }
-    };
+    let list = api
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(kube_err(format!("list {kind}s")))?;
     for obj in list.items {
         let meta = &obj.metadata;
         let Some(patch) = gko_meta::release_patch(
@@ -209,18 +211,20 @@ async fn release_gko_holds<K>(
             .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => {
-                tracing::info!(kind, namespace = %obj_ns, name = %name, "released from GKO's finalizer");
-                report
-                    .finalizers_removed
-                    .push(format!("{kind} {obj_ns}/{name}"));
-            }
-            Err(e) if is_not_found(&e) => {}
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => continue,
             Err(e) => {
-                tracing::warn!(kind, namespace = %obj_ns, name = %name, error = %e, "cannot release from GKO's finalizer")
+                return Err(kube_err(format!(
+                    "release {kind} {obj_ns}/{name} from GKO's finalizer"
+                ))(e))
             }
         }
+        tracing::info!(kind, namespace = %obj_ns, name = %name, "released from GKO's finalizer");
+        report
+            .finalizers_removed
+            .push(format!("{kind} {obj_ns}/{name}"));
     }
+    Ok(())
 }
 
 async fn remove_finalizers(

@@ -372,7 +372,7 @@ async fn a_rebuilt_cluster_adopts_the_apis_and_plans_gko_made() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cleanup_removes_gkos_finalizers_and_releases_its_secrets() {
+async fn cleanup_removes_gkos_finalizers_and_releases_the_secrets_it_held() {
     let Some((client, ns)) = setup("mig-cleanup").await else {
         return;
     };
@@ -398,6 +398,7 @@ async fn cleanup_removes_gkos_finalizers_and_releases_its_secrets() {
     .await;
     let plan = gko::cleanup::CleanupPlan {
         finalizers: true,
+        release_gko_holds: true,
         namespaces: vec![ns.clone()],
         ..Default::default()
     };

@@ -7,9 +7,12 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gko::admission::dry_run::ApimDryRun;
 use gko::apim::{ApimClient, ClientOptions};
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
+use gko::manifests::ManifestSet;
 use gko::model::gko_ids::{api_cross_id, plan_cross_id, Derivation};
+use gko::reconcile::dry_run::{DryRunMode, Runner};
 use gko::reconcile::payload::{CLUSTER_PROPERTY, OWNER_PROPERTY};
 use gko::reconcile::FINALIZER;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -344,6 +347,27 @@ async fn a_rebuilt_cluster_adopts_the_apis_and_plans_gko_made() {
         .await;
         assert_ne!(created.metadata.uid.as_deref(), Some(old_uid.as_str()));
         seeded.insert(name, (old_uid, cross, plans));
+    }
+
+    // The webhook's APIM dry run looks for the same crossId: the manifests are not refused as clashing
+    // with the APIs GKO made on their own paths.
+    let runner = Runner::new(
+        client.clone(),
+        DryRunMode::Enforce,
+        Duration::from_secs(2),
+        CLUSTER.into(),
+    )
+    .expect("runner")
+    .expect("enabled");
+    let mut set = ManifestSet::new();
+    set.insert(
+        &ns,
+        &context_json(&ns, "dev", &apim.base_url(), ENV, "apim-token"),
+    );
+    for name in ["orders", "legacy"] {
+        let manifest = api_json(&ns, name, Some("dev"), &format!("/{ns}/{name}"));
+        let f = runner.check(&ns, &manifest, &set).await;
+        assert!(f.denials.is_empty(), "{name}: {f:?}");
     }
     apim.clear_calls();
 

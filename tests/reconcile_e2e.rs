@@ -875,11 +875,13 @@ async fn contexts_are_independent_and_promotion_moves_the_api() {
         },
     )
     .await;
-    let st = api_status(&client, &ns, "down-0").await;
-    assert!(
-        condition(st.as_ref(), "Synced").is_some_and(|(s, _)| s == "False"),
-        "{st:?}"
-    );
+    // The API's own reconcile may still be waiting for its reads to time out when the context turns
+    // Unreachable: wait for it.
+    wait_for(T, "down-0 Synced=False", || async {
+        let st = api_status(&client, &ns, "down-0").await;
+        condition(st.as_ref(), "Synced").is_some_and(|(s, _)| s == "False")
+    })
+    .await;
 
     // Promotion: dev-0 moves to staging, keeps its crossId, leaves DEFAULT.
     let cross = new_cross_id(&ns, "dev-0");

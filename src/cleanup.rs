@@ -2,8 +2,9 @@
 //!
 //! In this order: delete the webhook configurations (no write of the three kinds is refused while the
 //! release goes away), delete gko's Deployment and wait until it is gone (a running reconciler would put
-//! the finalizer back), then remove gko's finalizer from every ManagementContext, ApiDefinition and
-//! ApiResource. The Management API is not touched: the APIs stay in APIM as they are.
+//! the finalizer back), then remove gko's finalizer (and any GKO left, `finalizers.gravitee.io/*`) from every
+//! ManagementContext, ApiDefinition and ApiResource; with `--release-gko-holds`, release the Secrets and
+//! ConfigMaps a GKO installation still holds. The Management API is not touched: the APIs stay in APIM as they are.
 
 use std::time::{Duration, Instant};
 
@@ -11,12 +12,14 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::Client;
 use serde_json::json;
 
 use crate::crd::{Kind, API_VERSION, GROUP, VERSION};
+use crate::model::gko_meta;
 use crate::reconcile::FINALIZER;
 
 /// What to clean.
@@ -28,6 +31,8 @@ pub struct CleanupPlan {
     pub deployment: Option<(String, String)>,
     /// Remove gko's finalizer from the objects of the three kinds.
     pub finalizers: bool,
+    /// Release the Secrets and ConfigMaps GKO still holds (its finalizers and annotations).
+    pub release_gko_holds: bool,
     /// Namespaces whose objects are cleaned; empty: all.
     pub namespaces: Vec<String>,
     /// How long to wait for the Deployment to be gone.
@@ -64,12 +69,17 @@ fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
 
-/// The finalizers of an object without gko's; `None` when gko's is not there.
+/// Whether a finalizer is gko's, or one a GKO installation left (`finalizers.gravitee.io/*`).
+fn removable(finalizer: &str) -> bool {
+    finalizer == FINALIZER || gko_meta::is_gko_finalizer(finalizer)
+}
+
+/// The finalizers of an object without gko's and GKO's; `None` when neither is there.
 pub fn without_gko_finalizer(finalizers: &[String]) -> Option<Vec<String>> {
-    finalizers.iter().any(|f| f == FINALIZER).then(|| {
+    finalizers.iter().any(|f| removable(f)).then(|| {
         finalizers
             .iter()
-            .filter(|f| *f != FINALIZER)
+            .filter(|f| !removable(f))
             .cloned()
             .collect()
     })
@@ -86,16 +96,22 @@ pub async fn run(client: &Client, plan: &CleanupPlan) -> Result<CleanupReport, C
     if let Some((ns, name)) = &plan.deployment {
         report.deployment_deleted = delete_deployment(client, ns, name, plan.wait).await?;
     }
+    let scopes: Vec<Option<&str>> = if plan.namespaces.is_empty() {
+        vec![None]
+    } else {
+        plan.namespaces.iter().map(|n| Some(n.as_str())).collect()
+    };
     if plan.finalizers {
-        let scopes: Vec<Option<&str>> = if plan.namespaces.is_empty() {
-            vec![None]
-        } else {
-            plan.namespaces.iter().map(|n| Some(n.as_str())).collect()
-        };
         for kind in Kind::ALL {
             for ns in &scopes {
                 remove_finalizers(client, kind, *ns, &mut report).await?;
             }
+        }
+    }
+    if plan.release_gko_holds {
+        for ns in &scopes {
+            release_gko_holds::<Secret>(client, "Secret", *ns, &mut report).await?;
+            release_gko_holds::<ConfigMap>(client, "ConfigMap", *ns, &mut report).await?;
         }
     }
     Ok(report)
@@ -154,6 +170,61 @@ async fn delete_deployment(
     }
     tracing::info!(deployment = %what, "gko stopped");
     Ok(true)
+}
+
+/// Releases the Secrets or ConfigMaps a GKO installation still holds (`finalizers.gravitee.io/templating`,
+/// `finalizers.gravitee.io/managementcontextSecret`, and GKO's referrer annotations).
+async fn release_gko_holds<K>(
+    client: &Client,
+    kind: &str,
+    ns: Option<&str>,
+    report: &mut CleanupReport,
+) -> Result<(), CleanupError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let list = api
+        .list_metadata(&ListParams::default())
+        .await
+        .map_err(kube_err(format!("list {kind}s")))?;
+    for obj in list.items {
+        let meta = &obj.metadata;
+        let Some(patch) = gko_meta::release_patch(
+            meta.finalizers.as_deref().unwrap_or_default(),
+            &meta.annotations.clone().unwrap_or_default(),
+            meta.resource_version.as_deref(),
+        ) else {
+            continue;
+        };
+        let (Some(obj_ns), Some(name)) = (meta.namespace.clone(), meta.name.clone()) else {
+            continue;
+        };
+        let scoped: Api<K> = Api::namespaced(client.clone(), &obj_ns);
+        match scoped
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => {
+                return Err(kube_err(format!(
+                    "release {kind} {obj_ns}/{name} from GKO's finalizer"
+                ))(e))
+            }
+        }
+        tracing::info!(kind, namespace = %obj_ns, name = %name, "released from GKO's finalizer");
+        report
+            .finalizers_removed
+            .push(format!("{kind} {obj_ns}/{name}"));
+    }
+    Ok(())
 }
 
 async fn remove_finalizers(
@@ -224,5 +295,17 @@ mod tests {
         );
         assert_eq!(without_gko_finalizer(&["other.io/keep".to_owned()]), None);
         assert_eq!(without_gko_finalizer(&[]), None);
+    }
+
+    #[test]
+    fn finalizers_a_gko_installation_left_go_too() {
+        let fs = vec![
+            "finalizers.gravitee.io/apidefinitiondeletion".to_owned(),
+            "other.io/keep".to_owned(),
+        ];
+        assert_eq!(
+            without_gko_finalizer(&fs),
+            Some(vec!["other.io/keep".to_owned()])
+        );
     }
 }

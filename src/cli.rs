@@ -45,6 +45,10 @@ pub struct CleanupArgs {
     /// Remove gko's finalizer from every ManagementContext, ApiDefinition and ApiResource.
     #[arg(long, env = "GKO_CLEANUP_FINALIZERS")]
     pub finalizers: bool,
+    /// Release the Secrets and ConfigMaps a GKO installation still holds (GKO's finalizers and annotations);
+    /// needs the rights to list and patch them, which gko's own roles do not have.
+    #[arg(long, env = "GKO_CLEANUP_RELEASE_GKO_HOLDS")]
+    pub release_gko_holds: bool,
     /// Webhook configurations (validating or mutating) to delete first, so no write is refused meanwhile.
     #[arg(
         long = "webhook-config",

@@ -73,6 +73,7 @@ fn cleanup(args: gko::cli::CleanupArgs) -> ExitCode {
         webhook_configs: args.webhook_configs,
         deployment,
         finalizers: args.finalizers,
+        release_gko_holds: args.release_gko_holds,
         namespaces: args.namespaces,
         wait: args.wait,
     };

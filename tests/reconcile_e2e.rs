@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use gko::apim::{ApimClient, ClientOptions};
 use gko::crd::{ApiDefinition, ApiResource, ManagementContext};
+use gko::model::gko_ids::{api_cross_id, plan_cross_id, Derivation};
 use gko::reconcile::leader::{Elector, LeaseSettings};
-use gko::reconcile::payload::{derived_uuid, plan_cross_id, read_stamp};
+use gko::reconcile::payload::read_stamp;
+
 use gko::reconcile::{DriftPolicy, TAKEOVER_ANNOTATION};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Client;
@@ -27,6 +29,11 @@ use support::kube::*;
 const ORG: &str = "DEFAULT";
 const ENV: &str = "DEFAULT";
 const T: Duration = Duration::from_secs(20);
+
+/// The crossId gko gives a new API: GKO 4.x's `U(namespace/name)`.
+fn new_cross_id(ns: &str, name: &str) -> String {
+    api_cross_id(Derivation::Xxh3, ns, name)
+}
 
 async fn setup(prefix: &str) -> Option<(Client, String)> {
     let Some(path) = kubeconfig() else {
@@ -80,7 +87,7 @@ async fn push_resync_resource_change_stop_and_delete() {
 
     let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
     let st = wait_condition(&client, &ns, "orders", "Synced", "True", "Synced", T).await;
-    let cross_id = derived_uuid(&format!("{ns}/orders"));
+    let cross_id = new_cross_id(&ns, "orders");
     assert_eq!(st["crossId"], cross_id);
     assert_eq!(st["processingStatus"], "Completed");
     assert_eq!(st["syncedContext"], format!("{ns}/dev"));
@@ -95,11 +102,11 @@ async fn push_resync_resource_change_stop_and_delete() {
     assert!(d.get("contextRef").is_none() && d.get("local").is_none());
     assert_eq!(
         d["plans"][0]["crossId"],
-        plan_cross_id(&cross_id, Some("free"), 0)
+        plan_cross_id(Derivation::Xxh3, &cross_id, "free")
     );
     assert_eq!(
         d["plans"][1]["crossId"],
-        plan_cross_id(&cross_id, Some("gold"), 1)
+        plan_cross_id(Derivation::Xxh3, &cross_id, "gold")
     );
     assert_eq!(
         d["resources"][0],
@@ -868,14 +875,16 @@ async fn contexts_are_independent_and_promotion_moves_the_api() {
         },
     )
     .await;
-    let st = api_status(&client, &ns, "down-0").await;
-    assert!(
-        condition(st.as_ref(), "Synced").is_some_and(|(s, _)| s == "False"),
-        "{st:?}"
-    );
+    // The API's own reconcile may still be waiting for its reads to time out when the context turns
+    // Unreachable: wait for it.
+    wait_for(T, "down-0 Synced=False", || async {
+        let st = api_status(&client, &ns, "down-0").await;
+        condition(st.as_ref(), "Synced").is_some_and(|(s, _)| s == "False")
+    })
+    .await;
 
     // Promotion: dev-0 moves to staging, keeps its crossId, leaves DEFAULT.
-    let cross = derived_uuid(&format!("{ns}/dev-0"));
+    let cross = new_cross_id(&ns, "dev-0");
     merge_patch::<ApiDefinition>(
         &client,
         &ns,
@@ -1069,8 +1078,7 @@ async fn webhook_dry_run_warns_or_enforces() {
     let f = enforce.check(&ns, &fine, &set).await;
     assert!(f.denials.is_empty() && f.warnings.is_empty(), "{f:?}");
     assert!(
-        apim.api(ORG, ENV, &derived_uuid(&format!("{ns}/fine")))
-            .is_none(),
+        apim.api(ORG, ENV, &new_cross_id(&ns, "fine")).is_none(),
         "a dry run stores nothing"
     );
 
@@ -1109,7 +1117,7 @@ async fn apim_3x_import_definition_context_and_deploy() {
     .await;
     let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
     let st = wait_condition(&client, &ns, "orders", "Synced", "True", "Synced", T).await;
-    let cross = derived_uuid(&format!("{ns}/orders"));
+    let cross = new_cross_id(&ns, "orders");
     let stored = apim.api(ORG, ENV, &cross).expect("imported on 3.x");
     assert_eq!(st["id"], stored.id);
     assert_eq!(

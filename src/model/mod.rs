@@ -5,6 +5,8 @@
 pub mod cloud;
 pub mod doc;
 pub mod entrypoint;
+pub mod gko_ids;
+pub mod gko_meta;
 pub mod key;
 pub mod refs;
 pub mod template;

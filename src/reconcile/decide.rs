@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::Value;
+
+use super::payload;
 use crate::crd::ApiDefinitionStatus;
 use crate::model::INGRESS_TEMPLATE_ANNOTATION;
 
@@ -76,6 +79,16 @@ pub fn ownership(remote_cluster: Option<&str>, ours: &str, takeover: bool) -> Ow
             owner: other.to_owned(),
         },
     }
+}
+
+/// Whether APIM already holds what gko would push (every drift field, and the definition context): then
+/// adopting the API, e.g. one GKO created, needs no write.
+pub fn already_held(pushed: &Value, remote: &Value) -> bool {
+    payload::drifted_fields(pushed, remote).is_empty()
+        && payload::covers(
+            remote.get("definition_context").unwrap_or(&Value::Null),
+            pushed.get("definition_context").unwrap_or(&Value::Null),
+        )
 }
 
 #[cfg(test)]
@@ -170,5 +183,27 @@ mod tests {
             ownership(Some("b"), "a", true),
             Ownership::TakeOver { from: "b".into() }
         );
+    }
+
+    #[test]
+    fn an_api_apim_already_holds_is_adopted_without_a_write() {
+        let pushed = serde_json::json!({
+            "name": "orders", "proxy": {"virtual_hosts": [{"path": "/orders"}]},
+            "plans": [{"crossId": "p1", "name": "free", "security": "KEY_LESS"}],
+            "properties": [{"key": "gko.cluster-id", "value": "c1"}],
+            "definition_context": {"origin": "kubernetes", "mode": "fully_managed"}
+        });
+        let mut remote = pushed.clone();
+        remote["id"] = "a1".into();
+        remote["plans"][0]["id"] = "plan-1".into();
+        remote["lifecycle_state"] = "PUBLISHED".into();
+        assert!(already_held(&pushed, &remote));
+        // GKO's API lacks gko's ownership stamp: one write adds it.
+        let mut unstamped = remote.clone();
+        unstamped["properties"] = serde_json::json!([]);
+        assert!(!already_held(&pushed, &unstamped));
+        let mut console = remote.clone();
+        console["definition_context"]["origin"] = "management".into();
+        assert!(!already_held(&pushed, &console));
     }
 }

@@ -109,6 +109,29 @@ impl Runner {
         Ok(values)
     }
 
+    /// The API crossId the reconciler would choose ([`super::ids::pick`]): the candidates looked up at once.
+    async fn search(
+        &self,
+        target: &crate::apim::Target,
+        api: &ApiDefinition,
+        candidates: &[super::ids::Candidate],
+    ) -> Result<String, ApimError> {
+        let reads = futures::future::join_all(candidates.iter().map(|c| async move {
+            let Some(summary) = self.apim.find_by_cross_id(target, &c.cross_id).await? else {
+                return Ok(None);
+            };
+            let definition = self.apim.get_api(target, &summary.id).await?;
+            Ok::<_, ApimError>(Some(super::ids::Found {
+                gko_stamped: payload::read_stamp(&definition).0.is_some(),
+            }))
+        }))
+        .await;
+        let found = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(super::ids::pick(candidates, &found)
+            .and_then(|i| candidates.get(i))
+            .map_or_else(|| super::ids::new_api_cross_id(api), |c| c.cross_id.clone()))
+    }
+
     async fn run(&self, namespace: &str, object: &Value, lookup: &dyn Lookup) -> DryRunFindings {
         let mut findings = DryRunFindings::default();
         let Ok(mut api) = serde_json::from_value::<ApiDefinition>(object.clone()) else {
@@ -151,7 +174,21 @@ impl Runner {
                 return findings;
             }
         };
-        let cross_id = payload::api_cross_id(&api);
+        let cross_id = match super::ids::api_cross_id(&api) {
+            super::ids::ApiCrossId::Known(c) => c,
+            super::ids::ApiCrossId::Search(candidates) => {
+                match self.search(&resolved.target, &api, &candidates).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.problem(
+                            &mut findings,
+                            format!("could not look the API up in APIM ({}): {e}", resolved.key),
+                        );
+                        return findings;
+                    }
+                }
+            }
+        };
         let stamp = Stamp {
             cluster_id: self.cluster_id.clone(),
             owner: format!(
@@ -165,12 +202,23 @@ impl Runner {
             .and_then(|s| s.synced_context.as_deref())
             == Some(context_key.to_string().as_str());
         let status = api.status.clone().unwrap_or_default();
+        let plan_cross_ids = super::ids::plan_cross_ids(
+            &api,
+            &super::ids::PlanSources {
+                api_cross_id: &cross_id,
+                status_id: same_env.then_some(status.id.as_deref()).flatten(),
+                spec_id: api.spec.id.as_deref(),
+                status_plans: same_env.then_some(status.plans.as_ref()).flatten(),
+                remote: None,
+            },
+        );
         let definition = match payload::build(
             &api,
             &Inputs {
                 cross_id: &cross_id,
                 api_id: same_env.then_some(status.id.as_deref()).flatten(),
                 plan_ids: same_env.then_some(status.plans.as_ref()).flatten(),
+                plan_cross_ids: Some(&plan_cross_ids),
                 resources: Some(&resources),
                 templates: Some(&templates),
                 stamp: Some(&stamp),

@@ -17,6 +17,7 @@ pub mod breaker;
 pub mod context;
 pub mod decide;
 pub mod dry_run;
+pub mod ids;
 pub mod leader;
 pub mod management_context;
 pub mod memory;

@@ -31,18 +31,8 @@ fn non_empty(s: Option<&str>) -> Option<&str> {
     s.map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// The crossId of an API: `status.crossId`, else `spec.crossId`, else a UUIDv5 of `namespace/name`.
-pub fn api_cross_id(api: &ApiDefinition) -> String {
-    let status = api.status.as_ref().and_then(|s| s.cross_id.as_deref());
-    if let Some(id) = non_empty(status).or_else(|| non_empty(api.spec.cross_id.as_deref())) {
-        return id.to_owned();
-    }
-    let namespace = api.metadata.namespace.as_deref().unwrap_or_default();
-    let name = api.metadata.name.as_deref().unwrap_or_default();
-    derived_uuid(&format!("{namespace}/{name}"))
-}
-
-/// The crossId of a plan without one: a UUIDv5 of the API crossId and the plan name (or its position).
+/// gko's legacy crossId of a plan: a UUIDv5 of the API crossId and the plan name (or its position). Kept for
+/// plans gko pushed before it derived ids as GKO does, and for unnamed plans (see `reconcile::ids`).
 pub fn plan_cross_id(api_cross_id: &str, plan_name: Option<&str>, index: usize) -> String {
     match non_empty(plan_name) {
         Some(name) => derived_uuid(&format!("{api_cross_id}/plan/{name}")),
@@ -192,6 +182,9 @@ pub struct Inputs<'a> {
     pub api_id: Option<&'a str>,
     /// planCrossId → APIM plan id, for the same environment.
     pub plan_ids: Option<&'a BTreeMap<String, String>>,
+    /// Plan name → crossId for plans without one in the spec, as chosen by [`super::ids::plan_cross_ids`];
+    /// plans it does not name get gko's legacy derivation ([`plan_cross_id`]).
+    pub plan_cross_ids: Option<&'a BTreeMap<String, String>>,
     /// Resolved `resources[].ref` targets.
     pub resources: Option<&'a BTreeMap<ObjectKey, ApiResourceSpec>>,
     /// Resolved template values.
@@ -232,13 +225,14 @@ pub fn build(api: &ApiDefinition, inputs: &Inputs<'_>) -> Result<Value, PayloadE
             let Some(plan) = plan.as_object_mut() else {
                 continue;
             };
+            let name = plan.get("name").and_then(Value::as_str);
+            let chosen = non_empty(name).and_then(|n| inputs.plan_cross_ids?.get(n));
             let cross_id = match non_empty(plan.get("crossId").and_then(Value::as_str)) {
                 Some(c) => c.to_owned(),
-                None => plan_cross_id(
-                    inputs.cross_id,
-                    plan.get("name").and_then(Value::as_str),
-                    index,
-                ),
+                None => match chosen {
+                    Some(c) => c.clone(),
+                    None => plan_cross_id(inputs.cross_id, name, index),
+                },
             };
             if let Some(id) = inputs.plan_ids.and_then(|ids| ids.get(&cross_id)) {
                 plan.insert("id".into(), json!(id));
@@ -524,7 +518,7 @@ fn same_plans(ours: &Value, theirs: &Value) -> bool {
 }
 
 /// True when `remote` holds every value of `ours` (extra keys in remote objects are ignored).
-fn covers(remote: &Value, ours: &Value) -> bool {
+pub fn covers(remote: &Value, ours: &Value) -> bool {
     match (ours, remote) {
         (Value::Object(o), Value::Object(r)) => o
             .iter()
@@ -569,18 +563,7 @@ mod tests {
     }
 
     #[test]
-    fn cross_ids_are_stable_and_prefer_status_then_spec() {
-        let mut a = api(base_spec());
-        let derived = api_cross_id(&a);
-        assert_eq!(derived, derived_uuid("team/orders"));
-        assert_eq!(derived, api_cross_id(&api(base_spec())));
-        a.spec.cross_id = Some("spec-id".into());
-        assert_eq!(api_cross_id(&a), "spec-id");
-        a.status = Some(crate::crd::ApiDefinitionStatus {
-            cross_id: Some("status-id".into()),
-            ..Default::default()
-        });
-        assert_eq!(api_cross_id(&a), "status-id");
+    fn legacy_plan_cross_ids_are_stable_per_name() {
         assert_ne!(
             plan_cross_id("x", Some("free"), 0),
             plan_cross_id("x", Some("gold"), 0)
@@ -610,6 +593,7 @@ mod tests {
                 cross_id: "cross",
                 api_id: Some("apim-id"),
                 plan_ids: Some(&plan_ids),
+                plan_cross_ids: None,
                 resources: Some(&resources),
                 stamp: Some(&stamp),
                 ..Default::default()

@@ -15,6 +15,7 @@ use super::{context, memory, Error, Settings, FINALIZER};
 use crate::apim::{backoff, ApimClient};
 use crate::cluster::ClusterCache;
 use crate::crd::ManagementContext;
+use crate::model::gko_meta;
 use crate::model::ObjectKey;
 use crate::reconcile::breaker::Breakers;
 use crate::telemetry::{KindLabel, Metrics, ReasonLabel, ReviewLabels};
@@ -155,10 +156,14 @@ where
     let deleting = object.meta().deletion_timestamp.is_some();
     let result = match ensure_finalizer(&api, object).await {
         Err(e) => Err(e),
-        Ok(object) => kube::runtime::finalizer::finalizer(&api, FINALIZER, object, |event| {
-            reconcile(api.clone(), event)
-        })
-        .await
+        Ok(object) => {
+            let held = object.meta().finalizers.clone().unwrap_or_default();
+            let name = gko_meta::deletion_finalizer(&held, FINALIZER);
+            kube::runtime::finalizer::finalizer(&api, name, object, |event| {
+                reconcile(api.clone(), event)
+            })
+            .await
+        }
         .map_err(|e| Error::Finalizer(Box::new(e))),
     };
     shared.observe(
@@ -178,16 +183,18 @@ where
     K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
     let meta = object.meta();
-    let present = meta.finalizers.iter().flatten().any(|f| f == FINALIZER);
-    if present || meta.deletion_timestamp.is_some() {
+    if meta.deletion_timestamp.is_some() {
         return Ok(object);
     }
+    // GKO's finalizers (an installation taken over in place) are replaced by gko's in the same patch.
+    let current = meta.finalizers.clone().unwrap_or_default();
+    let Some(finalizers) = gko_meta::take_over_finalizers(&current, FINALIZER) else {
+        return Ok(object);
+    };
     let Some(name) = meta.name.clone() else {
         return Ok(object);
     };
     // A merge patch carrying the resourceVersion read: the server refuses it (409) if the object changed.
-    let mut finalizers = meta.finalizers.clone().unwrap_or_default();
-    finalizers.push(FINALIZER.to_owned());
     let patch = serde_json::json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}
     });

@@ -124,7 +124,7 @@ pub(super) async fn cleanup(
     let cross_id = old
         .cross_id
         .clone()
-        .unwrap_or_else(|| payload::api_cross_id(api));
+        .unwrap_or_else(|| ids::api_cross_id_offline(api));
     let key = old
         .synced_context
         .as_deref()

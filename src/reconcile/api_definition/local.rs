@@ -77,12 +77,23 @@ pub(super) async fn local_config_map(
                 owner: key_of(api).to_string(),
             };
             let plans = run.status.plans.clone();
+            let plan_cross_ids = ids::plan_cross_ids(
+                api,
+                &ids::PlanSources {
+                    api_cross_id: cross_id,
+                    status_id: run.status.id.as_deref(),
+                    spec_id: api.spec.id.as_deref(),
+                    status_plans: plans.as_ref(),
+                    remote: None,
+                },
+            );
             match payload::build(
                 api,
                 &Inputs {
                     cross_id,
                     api_id: run.status.id.as_deref(),
                     plan_ids: plans.as_ref(),
+                    plan_cross_ids: Some(&plan_cross_ids),
                     resources: Some(&refs.resources),
                     templates: Some(&refs.templates),
                     stamp: Some(&stamp),

@@ -28,7 +28,7 @@ use super::payload::{self, Inputs, Stamp, TemplateKey};
 use super::status::{
     self, Reason, Retry, ACCEPTED, COMPLETED, DRIFTED, FAILED, RESOLVED_REFS, SYNCED,
 };
-use super::{decide, DriftPolicy, Error, Shared, FINALIZER, TAKEOVER_ANNOTATION};
+use super::{decide, ids, DriftPolicy, Error, Shared, FINALIZER, TAKEOVER_ANNOTATION};
 use crate::apim::{ApimError, ApimGeneration, Target};
 use crate::cluster::{ApiIndex, CachedApi};
 use crate::crd::api_definition::{ApiErrors, ApiState};
@@ -135,13 +135,18 @@ pub async fn reconcile(cached: Arc<CachedApi>, shared: Arc<Shared>) -> Result<Ac
     );
     let result = match finalized {
         Err(e) => Err(e),
-        Ok(api) => finalizer(&kapi, FINALIZER, api, |event| async {
-            match event {
-                Finalizer::Apply(api) => apply(&api, &shared, &kapi, prefetched).await,
-                Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
-            }
-        })
-        .await
+        Ok(api) => {
+            // An API deleted while GKO's finalizer is still on it: gko's cleanup runs, then removes GKO's.
+            let held = api.metadata.finalizers.clone().unwrap_or_default();
+            let name = crate::model::gko_meta::deletion_finalizer(&held, FINALIZER);
+            finalizer(&kapi, name, api, |event| async {
+                match event {
+                    Finalizer::Apply(api) => apply(&api, &shared, &kapi, prefetched).await,
+                    Finalizer::Cleanup(api) => cleanup(&api, &shared, &kapi).await,
+                }
+            })
+            .await
+        }
         .map_err(|e| Error::Finalizer(Box::new(e))),
     };
     shared.observe(
@@ -268,8 +273,19 @@ async fn apply(
             && old.observed_generation != api.metadata.generation,
         secrets: Vec::new(),
     };
-    let cross_id = payload::api_cross_id(api);
-    run.status.cross_id = Some(cross_id.clone());
+    // The crossId: from status or spec, else found in APIM (prefetched, or searched once the context is
+    // resolved); recorded in status only once known.
+    let known = match ids::api_cross_id(api) {
+        ids::ApiCrossId::Known(c) => Some(c),
+        ids::ApiCrossId::Search(_) => run
+            .prefetched
+            .as_ref()
+            .filter(|p| Some(&p.context) == context_of(api).as_ref())
+            .map(|p| p.cross_id.clone()),
+    };
+    if let Some(c) = &known {
+        run.status.cross_id = Some(c.clone());
+    }
     run.status.observed_generation = run.generation;
     status::set(
         &mut run.status.conditions,
@@ -314,7 +330,14 @@ async fn apply(
                 .filter(|(k, _)| k.secret)
                 .map(|(_, v)| v.clone())
                 .collect();
-            sync(&mut run, &refs, &cross_id).await;
+            let cross_id = match known {
+                Some(c) => Some(c),
+                None => settle_cross_id(&mut run, &refs).await,
+            };
+            if let Some(cross_id) = cross_id {
+                run.status.cross_id = Some(cross_id.clone());
+                sync(&mut run, &refs, &cross_id).await;
+            }
         }
     }
 

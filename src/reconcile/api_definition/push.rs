@@ -12,12 +12,31 @@ pub(super) async fn push_if_changed(
 ) -> Option<Value> {
     let api = run.api;
     let shared = run.shared;
-    let same_env = run.status.synced_context.as_deref() == Some(context.key.to_string().as_str());
+    let same_env = ids::same_environment(
+        &run.status,
+        &context.key.to_string(),
+        context.target.environment_id(),
+    );
     let known_id = same_env.then(|| run.status.id.clone()).flatten();
     let plan_ids = if same_env {
         run.status.plans.clone()
     } else {
         None
+    };
+    let plan_cross_ids = match choose_plan_cross_ids(
+        run,
+        context,
+        cross_id,
+        known_id.as_deref(),
+        plan_ids.as_ref(),
+    )
+    .await
+    {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            run.fail_apim(&e);
+            return None;
+        }
     };
     let stamp = Stamp {
         cluster_id: shared.cluster_id.clone(),
@@ -30,6 +49,7 @@ pub(super) async fn push_if_changed(
                 cross_id,
                 api_id: id,
                 plan_ids: plan_ids.as_ref(),
+                plan_cross_ids: Some(&plan_cross_ids),
                 resources: Some(&refs.resources),
                 templates: Some(&refs.templates),
                 stamp: Some(&stamp),
@@ -88,6 +108,51 @@ pub(super) async fn push_if_changed(
         run, context, cross_id, definition, hash, known_id, prefetched,
     )
     .await
+}
+
+/// The crossIds of the plans without one in their spec ([`ids::plan_cross_ids`]); reads the plans APIM
+/// holds (once, kept for the push) only when `status.plans` does not tell.
+async fn choose_plan_cross_ids(
+    run: &mut Run<'_>,
+    context: &Resolved,
+    cross_id: &str,
+    known_id: Option<&str>,
+    status_plans: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, String>, ApimError> {
+    let api = run.api;
+    let mut sources = ids::PlanSources {
+        api_cross_id: cross_id,
+        status_id: known_id,
+        spec_id: api.spec.id.as_deref(),
+        status_plans,
+        remote: None,
+    };
+    if !ids::needs_remote_plans(api, &sources) {
+        return Ok(ids::plan_cross_ids(api, &sources));
+    }
+    let prefetched = run
+        .prefetched
+        .as_ref()
+        .filter(|p| p.context == context.key && p.cross_id == cross_id);
+    let remote = match prefetched {
+        Some(p) => p.remote.clone(),
+        None => {
+            let shared = run.shared;
+            let read = read_remote(shared, &context.target, cross_id, known_id).await?;
+            run.prefetched = Some(Prefetched {
+                context: context.key.clone(),
+                cross_id: cross_id.to_owned(),
+                remote: read.clone(),
+            });
+            read
+        }
+    };
+    let held = remote
+        .as_ref()
+        .map(|r| ids::remote_plans(&r.definition))
+        .unwrap_or_default();
+    sources.remote = Some(&held);
+    Ok(ids::plan_cross_ids(api, &sources))
 }
 
 /// Pushes `definition` to the context after the ownership check; records the outcome in status.
@@ -167,8 +232,31 @@ pub(super) async fn push(
             object.insert("id".into(), Value::String(remote.id.clone()));
         }
     }
-
     let desired = desired_state(api);
+
+    // Adoption (e.g. of an API GKO created): when APIM already holds exactly this, write nothing.
+    let held = remote
+        .as_ref()
+        .filter(|r| r.other_cluster(&shared.cluster_id).is_none())
+        .filter(|r| decide::already_held(&definition, &r.definition));
+    if let Some(remote) = held {
+        tracing::info!(api = %key_of(api), id = %remote.id, "APIM already holds this definition: adopted without a write");
+        let adopted = Held {
+            id: remote.id.clone(),
+            plans: ids::remote_plan_ids(&remote.definition),
+            warnings: Vec::new(),
+        };
+        return synced(
+            run,
+            context,
+            definition,
+            hash,
+            permit,
+            adopted,
+            "adopted in",
+        );
+    }
+
     let result = shared.apim.import(target, &definition, false).await;
     let result = match result {
         Ok(r) if !r.errors.severe.is_empty() => Err(ApimError::Invalid {
@@ -191,67 +279,12 @@ pub(super) async fn push(
     };
     match result {
         Ok(imported) => {
-            permit.success();
-            shared.count_call("ok");
-            shared.memory.reset_backoff(&run.uid());
-            shared.memory.drift_checked(&run.uid());
-            let id = imported.id.clone();
-            let warnings: Vec<String> = imported
-                .errors
-                .warning
-                .iter()
-                .map(|w| redact(w.clone(), &run.secrets))
-                .collect();
-            let st = &mut run.status;
-            st.id = Some(id.clone());
-            if !imported.plans.is_empty() {
-                st.plans = Some(imported.plans.clone());
-            }
-            st.state = Some(desired.to_owned());
-            st.synced_hash = Some(hash);
-            st.failed_hash = None;
-            st.synced_context = Some(context.key.to_string());
-            st.environment_id = Some(target.environment_id().to_owned());
-            st.organization_id = Some(target.organization_id().to_owned());
-            st.cluster_id = Some(shared.cluster_id.clone());
-            st.processing_status = Some(COMPLETED.into());
-            st.errors = if warnings.is_empty() {
-                None
-            } else {
-                Some(ApiErrors {
-                    severe: None,
-                    warning: Some(warnings),
-                })
+            let held = Held {
+                id: imported.id,
+                plans: imported.plans,
+                warnings: imported.errors.warning,
             };
-            status::set(
-                &mut st.conditions,
-                SYNCED,
-                true,
-                Reason::Synced,
-                format!("pushed to {}", context.key),
-                run.generation,
-            );
-            run.note(
-                EventType::Normal,
-                "Synced",
-                format!(
-                    "pushed to APIM (context {}, environment {}, id {id}, {desired})",
-                    context.key,
-                    target.environment_id()
-                ),
-            );
-            if let Some(object) = definition.as_object_mut() {
-                object.insert("id".into(), Value::String(id));
-                if let Some(Value::Array(plans)) = object.get_mut("plans") {
-                    for plan in plans.iter_mut().filter_map(Value::as_object_mut) {
-                        let cross = plan.get("crossId").and_then(Value::as_str);
-                        if let Some(plan_id) = cross.and_then(|c| imported.plans.get(c)) {
-                            plan.insert("id".into(), Value::String(plan_id.clone()));
-                        }
-                    }
-                }
-            }
-            Some(definition)
+            synced(run, context, definition, hash, permit, held, "pushed to")
         }
         Err(e) => {
             let c = record_apim_failure(shared, permit, &context.key, &e);
@@ -277,6 +310,88 @@ pub(super) async fn push(
             None
         }
     }
+}
+
+/// What APIM holds after a push (or an adoption): the API id, planCrossId → planId, APIM's warnings.
+struct Held {
+    id: String,
+    plans: BTreeMap<String, String>,
+    warnings: Vec<String>,
+}
+
+/// Records a definition APIM holds (just pushed, or adopted as it was): status, Event, plan ids.
+fn synced(
+    run: &mut Run<'_>,
+    context: &Resolved,
+    mut definition: Value,
+    hash: String,
+    permit: crate::reconcile::breaker::Permit,
+    imported: Held,
+    verb: &str,
+) -> Option<Value> {
+    let shared = run.shared;
+    let target = &context.target;
+    let desired = desired_state(run.api);
+    permit.success();
+    shared.count_call("ok");
+    shared.memory.reset_backoff(&run.uid());
+    shared.memory.drift_checked(&run.uid());
+    let id = imported.id.clone();
+    let warnings: Vec<String> = imported
+        .warnings
+        .iter()
+        .map(|w| redact(w.clone(), &run.secrets))
+        .collect();
+    let st = &mut run.status;
+    st.id = Some(id.clone());
+    if !imported.plans.is_empty() {
+        st.plans = Some(imported.plans.clone());
+    }
+    st.state = Some(desired.to_owned());
+    st.synced_hash = Some(hash);
+    st.failed_hash = None;
+    st.synced_context = Some(context.key.to_string());
+    st.environment_id = Some(target.environment_id().to_owned());
+    st.organization_id = Some(target.organization_id().to_owned());
+    st.cluster_id = Some(shared.cluster_id.clone());
+    st.processing_status = Some(COMPLETED.into());
+    st.errors = if warnings.is_empty() {
+        None
+    } else {
+        Some(ApiErrors {
+            severe: None,
+            warning: Some(warnings),
+        })
+    };
+    status::set(
+        &mut st.conditions,
+        SYNCED,
+        true,
+        Reason::Synced,
+        format!("pushed to {}", context.key),
+        run.generation,
+    );
+    run.note(
+        EventType::Normal,
+        "Synced",
+        format!(
+            "{verb} APIM (context {}, environment {}, id {id}, {desired})",
+            context.key,
+            target.environment_id()
+        ),
+    );
+    if let Some(object) = definition.as_object_mut() {
+        object.insert("id".into(), Value::String(id));
+        if let Some(Value::Array(plans)) = object.get_mut("plans") {
+            for plan in plans.iter_mut().filter_map(Value::as_object_mut) {
+                let cross = plan.get("crossId").and_then(Value::as_str);
+                if let Some(plan_id) = cross.and_then(|c| imported.plans.get(c)) {
+                    plan.insert("id".into(), Value::String(plan_id.clone()));
+                }
+            }
+        }
+    }
+    Some(definition)
 }
 
 /// Books a failed Management API call: counts it, and tells the context's circuit breaker whether

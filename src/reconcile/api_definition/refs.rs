@@ -10,7 +10,8 @@ pub(super) struct Prefetched {
     pub(super) remote: Option<Remote>,
 }
 
-/// Reads the API back while the finalizer is being added (new APIs only: no finalizer yet, never synced).
+/// Reads the API back while the finalizer is being added (new APIs: no finalizer yet, never synced), and
+/// searches for its crossId when neither status nor spec gives one ([`ids::api_cross_id`]).
 pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Option<Prefetched> {
     let has_finalizer = api
         .metadata
@@ -19,15 +20,24 @@ pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Opt
         .flatten()
         .any(|f| f == FINALIZER);
     let never_pushed = super::decide::never_pushed(api.annotations()).is_some();
-    if has_finalizer || never_pushed || api.metadata.deletion_timestamp.is_some() {
+    let choice = ids::api_cross_id(api);
+    let search = matches!(choice, ids::ApiCrossId::Search(_));
+    if never_pushed || (has_finalizer && !search) || api.metadata.deletion_timestamp.is_some() {
         return None;
     }
     let key = context_of(api)?;
     let (_, resolved) = resolve_context(shared, &key).await.ok()?;
     let permit = shared.breakers.admit(&key).ok()?;
-    let cross_id = payload::api_cross_id(api);
-    match read_remote(shared, &resolved.target, &cross_id, None).await {
-        Ok(remote) => {
+    let read = match choice {
+        ids::ApiCrossId::Known(cross_id) => read_remote(shared, &resolved.target, &cross_id, None)
+            .await
+            .map(|remote| (cross_id, remote)),
+        ids::ApiCrossId::Search(candidates) => {
+            search_cross_id(shared, &resolved.target, api, &candidates).await
+        }
+    };
+    match read {
+        Ok((cross_id, remote)) => {
             permit.success();
             Some(Prefetched {
                 context: key,
@@ -162,9 +172,38 @@ pub(super) async fn template_value(
         }))
     } else {
         let api: Api<ConfigMap> = Api::namespaced(shared.client.clone(), &key.namespace);
-        Ok(api
-            .get_opt(&key.name)
-            .await?
-            .and_then(|c| c.data.as_ref().and_then(|d| d.get(&key.key)).cloned()))
+        let map = api.get_opt(&key.name).await?;
+        if let Some(map) = &map {
+            release_gko_hold(&api, map).await;
+        }
+        Ok(map.and_then(|c| c.data.as_ref().and_then(|d| d.get(&key.key)).cloned()))
+    }
+}
+
+/// Releases a ConfigMap GKO's templating still holds (finalizer and annotations), so it can be deleted once
+/// GKO is gone. Best effort: a failure is logged and retried on the next read. (Secrets are read-only for
+/// gko; `gko cleanup --finalizers` releases them with the operator's own credentials.)
+async fn release_gko_hold(api: &Api<ConfigMap>, map: &ConfigMap) {
+    let meta = &map.metadata;
+    let Some(patch) = crate::model::gko_meta::release_patch(
+        meta.finalizers.as_deref().unwrap_or_default(),
+        &meta.annotations.clone().unwrap_or_default(),
+        meta.resource_version.as_deref(),
+    ) else {
+        return;
+    };
+    let name = meta.name.clone().unwrap_or_default();
+    match api
+        .patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => tracing::info!(configmap = %name, "released from GKO's templating finalizer"),
+        Err(e) => {
+            tracing::warn!(configmap = %name, error = %e, "cannot release the ConfigMap from GKO's finalizer")
+        }
     }
 }

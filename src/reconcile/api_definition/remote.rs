@@ -68,6 +68,85 @@ pub async fn read_remote(
     }
 }
 
+/// Searches APIM for the API crossId among `candidates` (read at the same time: a new API needs every
+/// answer) and chooses with [`ids::pick`]; a new API when none is held. Returns the crossId and the API
+/// read back under it.
+pub(super) async fn search_cross_id(
+    shared: &Shared,
+    target: &Target,
+    api: &ApiDefinition,
+    candidates: &[ids::Candidate],
+) -> Result<(String, Option<Remote>), ApimError> {
+    let reads = futures::future::join_all(
+        candidates
+            .iter()
+            .map(|c| read_remote(shared, target, &c.cross_id, None)),
+    )
+    .await;
+    let mut remotes = reads.into_iter().collect::<Result<Vec<_>, _>>()?;
+    let found: Vec<Option<ids::Found>> = remotes
+        .iter()
+        .map(|r| {
+            r.as_ref().map(|r| ids::Found {
+                gko_stamped: r.cluster.is_some(),
+            })
+        })
+        .collect();
+    let chosen = ids::pick(candidates, &found)
+        .and_then(|i| Some((candidates.get(i)?, remotes.get_mut(i)?.take())));
+    match chosen {
+        Some((candidate, remote)) => {
+            let origin = candidate.origin;
+            tracing::info!(cross_id = %candidate.cross_id, ?origin, api = %key_of(api), "adopting the API APIM holds");
+            Ok((candidate.cross_id.clone(), remote))
+        }
+        None => Ok((ids::new_api_cross_id(api), None)),
+    }
+}
+
+/// The crossId of an API that neither status nor spec names, searched in the context's APIM (a local-only
+/// API gets a new API's). `None` when APIM could not be asked: the failure is recorded.
+pub(super) async fn settle_cross_id(run: &mut Run<'_>, refs: &Refs) -> Option<String> {
+    let api = run.api;
+    let shared = run.shared;
+    let ids::ApiCrossId::Search(candidates) = ids::api_cross_id(api) else {
+        return Some(ids::api_cross_id_offline(api));
+    };
+    let Some(context) = &refs.context else {
+        return Some(ids::new_api_cross_id(api));
+    };
+    let permit = match shared.breakers.admit(&context.key) {
+        Ok(p) => p,
+        Err(wait) => {
+            run.fail(
+                Reason::ContextUnavailable,
+                format!(
+                    "the Management API of context {} is unreachable: the API's crossId is looked up there first",
+                    context.key
+                ),
+                Retry::Slow(wait + Duration::from_millis(50)),
+            );
+            return None;
+        }
+    };
+    match search_cross_id(shared, &context.target, api, &candidates).await {
+        Ok((cross_id, remote)) => {
+            permit.success();
+            run.prefetched = Some(Prefetched {
+                context: context.key.clone(),
+                cross_id: cross_id.clone(),
+                remote,
+            });
+            Some(cross_id)
+        }
+        Err(e) => {
+            record_apim_failure(shared, permit, &context.key, &e);
+            run.fail_apim(&e);
+            None
+        }
+    }
+}
+
 /// After APIM refused a definition: the API (of this environment) holding one of its entrypoints, described.
 pub(super) async fn path_conflict(
     shared: &Shared,

@@ -26,6 +26,8 @@ fn default_spec(kind: Kind, spec: &mut Value, namespace: &str) {
             Kind::ApiDefinition => api_definition(spec, namespace),
             Kind::ManagementContext => management_context(spec, namespace),
             Kind::ApiResource => api_resource(spec),
+            // Filled by the API server from the CRD's defaults until gko's own v4 mutation lands.
+            Kind::ApiV4Definition => {}
         }
     }
 }

@@ -2,7 +2,7 @@
 //! its stable id, the kind and field it applies to, its effect and its cause.
 //!
 //! Ids are short kebab-case names prefixed with what they apply to: `api-` (ApiDefinition),
-//! `context-` (ManagementContext), `resource-` (ApiResource), and, for every kind, `schema-` (the
+//! `apiv4-` (ApiV4Definition), `context-` (ManagementContext), `resource-` (ApiResource), and, for every kind, `schema-` (the
 //! CRD schema check), `template-` (GKO templates), `request-` (the admission request itself) and
 //! `files-` (`gko validate` only). An id never changes once published: logs, metrics and `-o json`
 //! consumers key on it. README's rule tables list the same set (tests/readme.rs checks both ways).
@@ -172,6 +172,7 @@ mod tests {
                 Some(Kind::ApiDefinition) => &["api"],
                 Some(Kind::ManagementContext) => &["context"],
                 Some(Kind::ApiResource) => &["resource"],
+                Some(Kind::ApiV4Definition) => &["apiv4"],
             };
             assert!(expected.contains(&prefix), "{}: prefix {prefix}", rule.id);
         }

@@ -46,7 +46,7 @@ pub fn references(kind: Kind, object: &Doc<'_>, namespace: &str) -> References {
         return refs;
     };
     match kind {
-        Kind::ApiDefinition => {
+        Kind::ApiDefinition | Kind::ApiV4Definition => {
             refs.contexts
                 .extend(named_ref(spec.get("contextRef"), namespace));
             for res in spec

@@ -94,6 +94,7 @@ pub fn apply_crds() {
         "managementcontexts.gravitee.io",
         "apidefinitions.gravitee.io",
         "apiresources.gravitee.io",
+        "apiv4definitions.gravitee.io",
     ] {
         kubectl_ok(
             &[

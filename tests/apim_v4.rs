@@ -359,3 +359,206 @@ fn object_remove(value: &mut Value, key: &str) {
         object.remove(key);
     }
 }
+
+// ----- gko::apim v4 calls -----
+
+use gko::apim::{ApimClient, ApimError, ClientOptions, V4Identity, V4Push, V4Route};
+
+fn client() -> ApimClient {
+    ApimClient::new(ClientOptions::default()).expect("client")
+}
+
+/// The `_import/crd` body for the same API (ids mandatory, plans as a map).
+fn import_crd_body(id: &str, path: &str) -> Value {
+    let mut crd = body("x", path);
+    if let Some(object) = crd.as_object_mut() {
+        object.remove("hrid");
+        object.insert("id".into(), json!(id));
+        object.insert("crossId".into(), json!(format!("cross-{id}")));
+        object.insert(
+            "plans".into(),
+            json!({"KeyLess": {"id": format!("{id}-plan"), "name": "KeyLess", "status": "PUBLISHED",
+                "security": {"type": "KEY_LESS"}}}),
+        );
+    }
+    crd
+}
+
+#[tokio::test]
+async fn client_pushes_through_the_automation_api_and_remembers_it() {
+    let apim = ApimStandIn::start_v4().await;
+    let target = apim.default_target();
+    let client = client();
+    let identity = V4Identity::Hrid("default-my-api".into());
+    let (auto, crd) = (
+        body("default-my-api", "/my"),
+        import_crd_body("id-1", "/my"),
+    );
+    let push = V4Push {
+        identity: &identity,
+        automation: &auto,
+        import_crd: &crd,
+    };
+
+    let dry = client.push_v4(&target, push, true).await.expect("dry run");
+    assert_eq!((dry.route, dry.dry_run), (V4Route::Automation, true));
+    assert!(apim.apis("DEFAULT", "DEFAULT").is_empty());
+    let result = client.push_v4(&target, push, false).await.expect("push");
+    assert_eq!(result.id, "cd9b2bb0-fc3e-34cc-ba08-62ac149e3434");
+    assert_eq!(result.cross_id, "b54c45d2-1e4f-3330-aa2d-9c931c795b92");
+    assert_eq!(result.state, "STARTED");
+    assert_eq!(result.plans.keys().collect::<Vec<_>>(), ["KeyLess"]);
+    assert_eq!(client.cached_automation(&target), Some(true));
+    assert_eq!(apim.count("PUT", "/_import/crd"), 0);
+
+    let view = client
+        .get_v4(&target, &identity, Some(&result.id))
+        .await
+        .expect("get");
+    assert_eq!(view["hrid"], "default-my-api");
+    assert!(client
+        .delete_v4(&target, &identity, Some(&result.id))
+        .await
+        .expect("delete"));
+    assert!(!client
+        .delete_v4(&target, &identity, Some(&result.id))
+        .await
+        .expect("gone"));
+    assert_eq!(apim.count("DELETE", "/apis/default-my-api"), 2);
+    assert_eq!(
+        apim.count("DELETE", &format!("/apis/{}", result.id)),
+        0,
+        "no ENV2 fallback once AUTO is known"
+    );
+}
+
+#[tokio::test]
+async fn client_falls_back_to_import_crd_without_the_automation_api() {
+    let apim = ApimStandIn::start(StandInConfig::v4().without_automation()).await;
+    let target = apim.default_target();
+    let client = client();
+    let identity = V4Identity::Hrid("default-old".into());
+    let (auto, crd) = (
+        body("default-old", "/old"),
+        import_crd_body("id-old", "/old"),
+    );
+    let push = V4Push {
+        identity: &identity,
+        automation: &auto,
+        import_crd: &crd,
+    };
+
+    let result = client.push_v4(&target, push, false).await.expect("push");
+    assert_eq!(
+        (result.route, result.id.as_str()),
+        (V4Route::ImportCrd, "id-old")
+    );
+    assert_eq!(
+        result.plans.get("KeyLess").map(String::as_str),
+        Some("id-old-plan")
+    );
+    assert_eq!(client.cached_automation(&target), Some(false));
+    // Learned once: the second push goes straight to _import/crd.
+    client
+        .push_v4(&target, push, false)
+        .await
+        .expect("push again");
+    assert_eq!(
+        apim.count(
+            "PUT",
+            "/automation/organizations/DEFAULT/environments/DEFAULT/apis"
+        ),
+        1
+    );
+    assert_eq!(apim.count("PUT", "/apis/_import/crd"), 2);
+    assert_eq!(
+        client
+            .get_v4(&target, &identity, Some("id-old"))
+            .await
+            .expect("get")["id"],
+        "id-old"
+    );
+    assert!(client
+        .delete_v4(&target, &identity, Some("id-old"))
+        .await
+        .expect("delete"));
+    assert!(apim.apis("DEFAULT", "DEFAULT").is_empty());
+
+    // Unknown route state + 404 on AUTO delete: ENV2 with the id decides.
+    let fresh = self::client();
+    client.push_v4(&target, push, false).await.expect("push");
+    assert!(fresh
+        .delete_v4(&target, &identity, Some("id-old"))
+        .await
+        .expect("delete"));
+    assert!(apim.apis("DEFAULT", "DEFAULT").is_empty());
+
+    // The upgrade: forgetting the target makes the next push try the Automation API again.
+    apim.set_automation(true);
+    client.forget(&target);
+    let result = client
+        .push_v4(&target, push, false)
+        .await
+        .expect("push after upgrade");
+    assert_eq!(result.route, V4Route::Automation);
+}
+
+#[tokio::test]
+async fn client_maps_v4_errors() {
+    let apim = ApimStandIn::start_v4().await;
+    let target = apim.default_target();
+    let client = client();
+    let hold = V4Identity::Hrid("default-hold".into());
+    let (auto, crd) = (body("default-hold", "/hold"), import_crd_body("h", "/hold"));
+    client
+        .push_v4(
+            &target,
+            V4Push {
+                identity: &hold,
+                automation: &auto,
+                import_crd: &crd,
+            },
+            false,
+        )
+        .await
+        .expect("first");
+    let other = V4Identity::Hrid("default-other".into());
+    let (auto, crd) = (
+        body("default-other", "/hold/sub"),
+        import_crd_body("o", "/hold/sub"),
+    );
+    let push = V4Push {
+        identity: &other,
+        automation: &auto,
+        import_crd: &crd,
+    };
+    let dry = client
+        .push_v4(&target, push, true)
+        .await
+        .expect("dry run answers");
+    assert_eq!(dry.errors.severe, ["Path [/hold/] already exists"]);
+    match client.push_v4(&target, push, false).await {
+        Err(ApimError::Invalid { message }) => assert!(
+            message.contains("Path [/hold/] already exists"),
+            "{message}"
+        ),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    apim.fail_next(1, 503);
+    let err = client.push_v4(&target, push, true).await.expect_err("503");
+    assert!(err.is_retryable());
+    assert_eq!(
+        client.cached_automation(&target),
+        Some(true),
+        "a 503 teaches nothing"
+    );
+    let wrong = apim.target_with(
+        "DEFAULT",
+        "DEFAULT",
+        gko::apim::Credentials::Bearer("nope".into()),
+    );
+    assert!(matches!(
+        client.push_v4(&wrong, push, true).await,
+        Err(ApimError::Unauthorized { .. })
+    ));
+}

@@ -139,6 +139,10 @@ impl State {
             ("PUT", ["apis", "_import", "crd"]) => {
                 self.import_v4(org, env, body, flag(query, "dryRun"), Flavour::ImportCrd)
             }
+            ("GET", ["apis", id]) => match self.stored(org, env, id) {
+                Some(api) => (200, Some(state_view(api, org, env))),
+                None => not_found(format!("Api [{id}] can not be found.")),
+            },
             ("DELETE", ["apis", id]) => match self.remove_api(org, env, id) {
                 Some(_) => (204, None),
                 None => not_found(format!("Api [{id}] can not be found.")),

@@ -317,25 +317,38 @@ pub(crate) fn at(base: &str, index: usize, rest: &str) -> String {
     }
 }
 
-/// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
-pub(crate) fn describe_referrers(mut referrers: Vec<ObjectKey>) -> String {
+/// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more";
+/// v2 and v4 APIs together: "2 APIs (ApiDefinition default/a, ApiV4Definition default/b)". Also the
+/// plural noun for the fix ("delete those ApiDefinitions").
+pub(crate) fn describe_referrers(mut referrers: Vec<(Kind, ObjectKey)>) -> (String, &'static str) {
     referrers.sort();
     const SHOWN: usize = 5;
     let count = referrers.len();
-    let noun = if count == 1 {
-        "ApiDefinition"
-    } else {
-        "ApiDefinitions"
+    let one_kind = referrers
+        .first()
+        .map(|(k, _)| *k)
+        .filter(|first| referrers.iter().all(|(k, _)| k == first));
+    let (singular, plural) = match one_kind {
+        Some(Kind::ApiV4Definition) => ("ApiV4Definition", "ApiV4Definitions"),
+        Some(_) => ("ApiDefinition", "ApiDefinitions"),
+        None => ("API", "APIs"),
     };
+    let noun = if count == 1 { singular } else { plural };
     let names: Vec<String> = referrers
         .iter()
         .take(SHOWN)
-        .map(|k| k.to_string())
+        .map(|(kind, key)| match one_kind {
+            Some(_) => key.to_string(),
+            None => format!("{kind} {key}"),
+        })
         .collect();
     let more = if count > SHOWN {
         format!(" and {} more", count - SHOWN)
     } else {
         String::new()
     };
-    format!("{count} {noun} ({}{more})", names.join(", "))
+    (
+        format!("{count} {noun} ({}{more})", names.join(", ")),
+        plural,
+    )
 }

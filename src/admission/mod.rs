@@ -6,6 +6,7 @@
 
 pub mod api_definition;
 pub(crate) mod api_resource;
+pub(crate) mod api_v4_definition;
 pub mod budget;
 pub mod dry_run;
 pub mod lookup;
@@ -272,8 +273,9 @@ impl Engine {
                         management_context::validate(&ctx, object, &mut verdict)
                     }
                     Kind::ApiResource => api_resource::validate(&ctx, object, &mut verdict),
-                    // Schema only until the v4 rules land.
-                    Kind::ApiV4Definition => {}
+                    Kind::ApiV4Definition => {
+                        api_v4_definition::validate(&ctx, object, &mut verdict)
+                    }
                 }
                 if req.operation == Operation::Update && spec_unchanged(object, req.old_object) {
                     demote_to_warnings(&mut verdict);

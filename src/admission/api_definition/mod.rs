@@ -8,6 +8,8 @@ mod proxy;
 mod resources;
 
 pub(crate) use self::entrypoints::entrypoints_of;
+pub(crate) use self::plans::{JWT_RESOLVERS, JWT_SIGNATURES};
+pub(crate) use self::proxy::is_same_key;
 
 use self::plans::{
     plan_names_unique, plan_security_configured, plan_security_known, plans_present_unless_stopped,

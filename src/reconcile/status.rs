@@ -81,11 +81,14 @@ pub enum Reason {
     ConsoleEdit,
     /// `Drifted` false after a console edit was pushed over (`--drift-policy correct`).
     Corrected,
+    /// `AutomationAPIManaged` true (GKO 4.12+'s condition on v4 APIs): pushed in HRID mode through the
+    /// Automation API, so the object stays in HRID mode.
+    AutomationApiManaged,
 }
 
 impl Reason {
     /// Every reason, for the README check.
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 30] = [
         Reason::Accepted,
         Reason::Resolved,
         Reason::Synced,
@@ -115,6 +118,7 @@ impl Reason {
         Reason::InSync,
         Reason::ConsoleEdit,
         Reason::Corrected,
+        Reason::AutomationApiManaged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +152,7 @@ impl Reason {
             Reason::InSync => "InSync",
             Reason::ConsoleEdit => "ConsoleEdit",
             Reason::Corrected => "Corrected",
+            Reason::AutomationApiManaged => "AutomationAPIManaged",
         }
     }
 }

@@ -487,6 +487,11 @@ async fn client_falls_back_to_import_crd_without_the_automation_api() {
     // Unknown route state + 404 on AUTO delete: ENV2 with the id decides.
     let fresh = self::client();
     client.push_v4(&target, push, false).await.expect("push");
+    let view = fresh
+        .get_v4(&target, &identity, Some("id-old"))
+        .await
+        .expect("read through ENV2");
+    assert_eq!(view["id"], "id-old");
     assert!(fresh
         .delete_v4(&target, &identity, Some("id-old"))
         .await

@@ -280,14 +280,23 @@ impl ApimClient {
         identity: &V4Identity,
         api_id: Option<&str>,
     ) -> Result<Value> {
-        if self.cached_automation(target) == Some(false) {
-            let id = api_id.unwrap_or_else(|| identity.key());
-            let url = target.url(true, &["apis", id])?;
+        let known = self.cached_automation(target);
+        let env2 = |id: &str| target.url(true, &["apis", id]);
+        if known == Some(false) {
+            let url = env2(api_id.unwrap_or_else(|| identity.key()))?;
             return self.exchange(target, Method::GET, url, None).await?.json();
         }
         let mut url = target.automation_url(&["apis", identity.key()])?;
         url.query_pairs_mut()
             .append_pair("hridContainsUUID", bool_str(identity.is_legacy()));
-        self.exchange(target, Method::GET, url, None).await?.json()
+        let reply = self.exchange(target, Method::GET, url, None).await?;
+        // 404 while the route is not known: gone, or no Automation API; the Management API v2 tells which.
+        match api_id.filter(|id| !id.is_empty()) {
+            Some(id) if reply.status == 404 && known.is_none() => self
+                .exchange(target, Method::GET, env2(id)?, None)
+                .await?
+                .json(),
+            _ => reply.json(),
+        }
     }
 }

@@ -108,6 +108,13 @@ fn common(
     Ok(spec)
 }
 
+/// What the sync hash covers: the spec as every body shares it (resources inlined, templates resolved, the
+/// stamp), without the identity fields that depend on the mode or the route, so that an object whose mode
+/// follows from its first push (HRID, then legacy after `_import/crd`) is not pushed again for it.
+pub fn hash_basis(api: &ApiV4Definition, inputs: &BodyInputs<'_>) -> Result<Value, PayloadError> {
+    common(api, inputs).map(Value::Object)
+}
+
 fn take_map(spec: &mut Map<String, Value>, field: &str) -> Vec<(String, Map<String, Value>)> {
     match spec.remove(field) {
         // A BTreeMap in the spec: already sorted by key, so array positions (plan order) are stable.

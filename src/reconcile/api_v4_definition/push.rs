@@ -61,7 +61,13 @@ pub(super) async fn push_if_changed(run: &mut Run<'_>, refs: &Refs, context: &Re
             return;
         }
     };
-    let hash = payload::sync_hash(&automation, &context.identity);
+    let hash = match body::hash_basis(run.api, &inputs) {
+        Ok(basis) => payload::sync_hash(&basis, &context.identity),
+        Err(e) => {
+            run.fail(Reason::InvalidSpec, e.to_string(), Retry::OnChange);
+            return;
+        }
+    };
     let uid = run.uid();
     match decide::push_decision(
         &run.status,

@@ -1,0 +1,233 @@
+//! ApiV4Definition reconcile end to end: a real API server (envtest, `KUBECONFIG`), the in-process APIM
+//! stand-in (with and without the Automation API) and the controllers running in-process. Skipped (with a
+//! message) when `KUBECONFIG` is not set.
+
+mod support;
+
+use std::time::Duration;
+
+use gko::crd::{ApiV4Definition, ManagementContext};
+use gko::reconcile::api_v4_definition::ids::gko_uuid;
+use gko::reconcile::payload::read_stamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use serde_json::{json, Value};
+use support::apim::{v3, ApimStandIn, StandInConfig, TEST_TOKEN};
+use support::fixtures::context_json;
+use support::kube::*;
+
+const ORG: &str = "DEFAULT";
+const ENV: &str = "DEFAULT";
+const T: Duration = Duration::from_secs(20);
+
+async fn setup(prefix: &str) -> Option<(Client, String)> {
+    let Some(path) = kubeconfig() else {
+        println!("skipped: KUBECONFIG not set");
+        return None;
+    };
+    gko::telemetry::init_logging(
+        gko::telemetry::LogFormat::Text,
+        &std::env::var("GKO_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+    );
+    let client = client_for(&path).await;
+    apply_crds(&client).await;
+    let ns = namespace(&client, prefix).await;
+    Some((client, ns))
+}
+
+async fn context(client: &Client, ns: &str, apim: &ApimStandIn) {
+    if get::<Secret>(client, ns, "apim-token").await.is_none() {
+        token_secret(client, ns, "apim-token", TEST_TOKEN).await;
+    }
+    create::<ManagementContext>(
+        client,
+        ns,
+        context_json(ns, "dev", &apim.base_url(), ENV, "apim-token"),
+    )
+    .await;
+}
+
+/// A v4 proxy API with two plans (one key needs sanitising) and a page, on `/<ns>/orders`.
+fn v4_api(ns: &str, name: &str) -> Value {
+    json!({
+        "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiV4Definition",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "contextRef": {"name": "dev"},
+            "name": name, "version": "1.0", "type": "PROXY",
+            "listeners": [{"type": "HTTP", "paths": [{"path": format!("/{ns}/orders")}],
+                           "entrypoints": [{"type": "http-proxy"}]}],
+            "endpointGroups": [{"name": "default", "type": "http-proxy",
+                "endpoints": [{"name": "e", "type": "http-proxy", "inheritConfiguration": false, "configuration": {"target": "https://backend.example"}}]}],
+            "plans": {
+                "Key Less": {"name": "Free", "security": {"type": "KEY_LESS"}},
+                "keys.v1": {"name": "Keys", "security": {"type": "API_KEY"}, "generalConditions": "terms"}
+            },
+            "pages": {"terms": {"name": "Terms", "type": "MARKDOWN", "content": "be nice"}}
+        }
+    })
+}
+
+async fn v4_status(client: &Client, ns: &str, name: &str) -> Option<Value> {
+    let api: Option<ApiV4Definition> = get(client, ns, name).await;
+    api.and_then(|a| a.status)
+        .and_then(|s| serde_json::to_value(s).ok())
+}
+
+async fn wait_v4_condition(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    type_: &str,
+    status: &str,
+) -> Value {
+    let mut last = None;
+    let found = wait_for(T, &format!("{ns}/{name} {type_}={status}"), || {
+        let client = client.clone();
+        async move {
+            let st = v4_status(&client, ns, name).await;
+            condition(st.as_ref(), type_).is_some_and(|(s, _)| s == status)
+        }
+    })
+    .await;
+    let _ = found;
+    if let Some(st) = v4_status(client, ns, name).await {
+        last = Some(st);
+    }
+    last.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn v4_api_through_the_automation_api() {
+    let Some((client, ns)) = setup("e2e-v4-auto").await else {
+        return;
+    };
+    let apim = ApimStandIn::start_v4().await;
+    context(&client, &ns, &apim).await;
+    create::<ApiV4Definition>(&client, &ns, v4_api(&ns, "orders")).await;
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+
+    let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
+    let hrid = format!("{ns}-orders");
+    let base = v3(&format!("{ORG}{hrid}"));
+    assert_eq!(st["id"], v3(&format!("{base}{ENV}")), "{st}");
+    assert_eq!(st["crossId"], base);
+    assert_eq!(st["processingStatus"], "Completed");
+    assert_eq!(st["syncedContext"], format!("{ns}/dev"));
+    assert_eq!(
+        condition(Some(&st), "AutomationAPIManaged"),
+        Some(("True".into(), "AutomationAPIManaged".into()))
+    );
+    assert_eq!(
+        condition(Some(&st), "Accepted"),
+        Some(("True".into(), "Accepted".into()))
+    );
+    let stored = apim.api_by_hrid(ORG, ENV, &hrid).expect("API in APIM");
+    let d = &stored.definition;
+    let plan_hrids: Vec<&str> = d["plans"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["hrid"].as_str())
+        .collect();
+    assert_eq!(plan_hrids, ["Key-Less", "keys-v1"]);
+    assert_eq!(d["plans"][1]["generalConditionsHrid"], "terms");
+    assert_eq!(d["pages"][0]["hrid"], "terms");
+    assert_eq!(d["pages"][0]["api"], hrid);
+    assert!(d.get("contextRef").is_none() && d.get("id").is_none());
+    assert_eq!(read_stamp(d).0.as_deref(), Some("cluster-a"));
+    assert_eq!(stored.state, "STARTED");
+    assert_eq!(apim.count("PUT", "/_import/crd"), 0);
+
+    // Restart, nothing changed: no APIM write.
+    let writes = apim.write_calls();
+    rec.stop().await;
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(apim.write_calls(), writes, "a restart makes no APIM write");
+
+    // STOPPED travels in the body.
+    merge_patch::<ApiV4Definition>(
+        &client,
+        &ns,
+        "orders",
+        json!({"spec": {"state": "STOPPED"}}),
+    )
+    .await;
+    wait_for(T, "STOPPED in APIM", || async {
+        apim.api_by_hrid(ORG, ENV, &hrid)
+            .is_some_and(|a| a.state == "STOPPED")
+    })
+    .await;
+
+    // Delete: DELETE AUTO/apis/{hrid}, then the finalizer goes.
+    delete::<ApiV4Definition>(&client, &ns, "orders").await;
+    wait_for(T, "the ApiV4Definition gone", || async {
+        get::<ApiV4Definition>(&client, &ns, "orders")
+            .await
+            .is_none()
+    })
+    .await;
+    let deletes: Vec<_> = apim
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "DELETE" && c.path.ends_with(&format!("/apis/{hrid}")))
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    assert_eq!(
+        deletes[0].query_param("hridContainsUUID").as_deref(),
+        Some("false")
+    );
+    assert!(apim.api_by_hrid(ORG, ENV, &hrid).is_none());
+    rec.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn v4_api_through_import_crd_without_the_automation_api() {
+    let Some((client, ns)) = setup("e2e-v4-crd").await else {
+        return;
+    };
+    let apim = ApimStandIn::start(StandInConfig::v4().without_automation()).await;
+    context(&client, &ns, &apim).await;
+    create::<ApiV4Definition>(&client, &ns, v4_api(&ns, "orders")).await;
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+
+    let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
+    let cross_id = gko_uuid(&format!("{ns}/orders"));
+    let id = gko_uuid(&format!("{cross_id}{ORG}{ENV}"));
+    assert_eq!(st["id"], id, "{st}");
+    assert_eq!(st["crossId"], cross_id);
+    assert!(
+        condition(Some(&st), "AutomationAPIManaged").is_none(),
+        "not managed through the Automation API"
+    );
+    assert_eq!(st["plans"].as_object().map(|p| p.len()), Some(2));
+    let stored = apim.api_by_id(ORG, ENV, &id).expect("API in APIM");
+    assert_eq!(stored.hrid, None);
+    assert!(stored.definition["plans"]["Key Less"]["id"].is_string());
+    assert_eq!(apim.count("PUT", "/apis/_import/crd"), 1);
+
+    // Unchanged restart: no write.
+    let writes = apim.write_calls();
+    rec.stop().await;
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(apim.write_calls(), writes, "a restart makes no APIM write");
+
+    delete::<ApiV4Definition>(&client, &ns, "orders").await;
+    wait_for(T, "the ApiV4Definition gone", || async {
+        get::<ApiV4Definition>(&client, &ns, "orders")
+            .await
+            .is_none()
+    })
+    .await;
+    assert!(apim.api_by_id(ORG, ENV, &id).is_none());
+    assert_eq!(
+        apim.count(
+            "DELETE",
+            &format!("/v2/organizations/{ORG}/environments/{ENV}/apis/{id}")
+        ),
+        1
+    );
+    rec.stop().await;
+}

@@ -231,3 +231,66 @@ async fn v4_api_through_import_crd_without_the_automation_api() {
     );
     rec.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apim_dry_run_covers_v4_apis() {
+    use gko::admission::dry_run::ApimDryRun;
+    use gko::manifests::ManifestSet;
+    use gko::reconcile::dry_run::{DryRunMode, Runner};
+
+    let Some((client, ns)) = setup("e2e-v4-dry").await else {
+        return;
+    };
+    for apim in [
+        ApimStandIn::start_v4().await,
+        ApimStandIn::start(StandInConfig::v4().without_automation()).await,
+    ] {
+        if get::<Secret>(&client, &ns, "apim-token").await.is_none() {
+            token_secret(&client, &ns, "apim-token", TEST_TOKEN).await;
+        }
+        // A v2 API of the environment holds /<ns>/orders: a v4 API under it clashes (APIM's prefix rule).
+        gko::apim::ApimClient::new(gko::apim::ClientOptions::default())
+            .expect("client")
+            .import(
+                &apim.default_target(),
+                &json!({"crossId": "console-made", "name": "console", "version": "1",
+                        "proxy": {"virtual_hosts": [{"path": format!("/{ns}/orders")}]}}),
+                false,
+            )
+            .await
+            .expect("console import");
+        let mut set = ManifestSet::new();
+        set.insert(
+            &ns,
+            &context_json(&ns, "dev", &apim.base_url(), ENV, "apim-token"),
+        );
+        let timeout = Duration::from_millis(800);
+        let enforce = Runner::new(
+            client.clone(),
+            DryRunMode::Enforce,
+            timeout,
+            "cluster-a".into(),
+        )
+        .expect("runner")
+        .expect("enabled");
+        let mut clash = v4_api(&ns, "clash");
+        clash["spec"]["listeners"][0]["paths"] = json!([{"path": format!("/{ns}/orders/v4")}]);
+        let f = enforce.check(&ns, &clash, &set).await;
+        assert_eq!(f.denials.len(), 1, "{f:?}");
+        assert!(f.denials[0].contains("already exists"), "{f:?}");
+        let mut fine = v4_api(&ns, "fine");
+        fine["spec"]["listeners"][0]["paths"] = json!([{"path": format!("/{ns}/fine")}]);
+        let f = enforce.check(&ns, &fine, &set).await;
+        assert!(f.denials.is_empty() && f.warnings.is_empty(), "{f:?}");
+        assert_eq!(apim.apis(ORG, ENV).len(), 1, "a dry run stores nothing");
+        assert!(
+            apim.calls()
+                .iter()
+                .filter(|c| c.method == "PUT"
+                    && c.path.contains("apis")
+                    && !c.path.ends_with("import-crd"))
+                .all(|c| c.query_param("dryRun").as_deref() == Some("true")),
+            "every v4 call was a dry run"
+        );
+    }
+}

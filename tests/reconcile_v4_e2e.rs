@@ -294,3 +294,143 @@ async fn apim_dry_run_covers_v4_apis() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn resource_change_ownership_and_local_config_map() {
+    use gko::apim::{ApimClient, ClientOptions, V4Identity, V4Push};
+    use gko::crd::ApiResource;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use support::fixtures::resource_json;
+
+    let Some((client, ns)) = setup("e2e-v4-more").await else {
+        return;
+    };
+    let apim = ApimStandIn::start_v4().await;
+    context(&client, &ns, &apim).await;
+    create::<ApiResource>(&client, &ns, resource_json(&ns, "cache", 60)).await;
+
+    // Another cluster pushed `<ns>-owned` already.
+    let owned_hrid = format!("{ns}-owned");
+    let mut foreign = v4_api(&ns, "owned")["spec"].clone();
+    if let Some(o) = foreign.as_object_mut() {
+        o.remove("contextRef");
+        o.insert("hrid".into(), json!(owned_hrid));
+        o.insert("plans".into(), json!([]));
+        o.insert("pages".into(), json!([]));
+        o.insert(
+            "listeners".into(),
+            json!([{"type": "HTTP", "paths": [{"path": format!("/{ns}/owned")}]}]),
+        );
+        o.insert(
+            "properties".into(),
+            json!([{"key": "gko.cluster-id", "value": "cluster-b"}]),
+        );
+    }
+    let identity = V4Identity::Hrid(owned_hrid.clone());
+    ApimClient::new(ClientOptions::default())
+        .expect("client")
+        .push_v4(
+            &apim.default_target(),
+            V4Push {
+                identity: &identity,
+                automation: &foreign,
+                import_crd: &foreign,
+            },
+            false,
+        )
+        .await
+        .expect("foreign push");
+    let mut owned = v4_api(&ns, "owned");
+    owned["spec"]["listeners"][0]["paths"] = json!([{"path": format!("/{ns}/owned")}]);
+    create::<ApiV4Definition>(&client, &ns, owned).await;
+
+    // A v4 API inlining an ApiResource.
+    let mut cached = v4_api(&ns, "cached");
+    cached["spec"]["resources"] = json!([{"ref": {"name": "cache"}}]);
+    create::<ApiV4Definition>(&client, &ns, cached).await;
+
+    // A local-only v4 API: the gateway ConfigMap.
+    let mut local = v4_api(&ns, "local");
+    if let Some(spec) = local["spec"].as_object_mut() {
+        spec.remove("contextRef");
+        spec.insert(
+            "definitionContext".into(),
+            json!({"origin": "KUBERNETES", "syncFrom": "KUBERNETES"}),
+        );
+        spec.insert("listeners".into(), json!([{"type": "HTTP", "paths": [{"path": format!("/{ns}/local")}], "entrypoints": [{"type": "http-proxy"}]}]));
+    }
+    create::<ApiV4Definition>(&client, &ns, local).await;
+
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+    let st = wait_v4_condition(&client, &ns, "owned", "Synced", "False").await;
+    assert_eq!(
+        condition(Some(&st), "Synced").map(|c| c.1).as_deref(),
+        Some("OwnedByOtherCluster"),
+        "{st}"
+    );
+    let stored = apim
+        .api_by_hrid(ORG, ENV, &owned_hrid)
+        .expect("still there");
+    assert_eq!(
+        read_stamp(&stored.definition).0.as_deref(),
+        Some("cluster-b"),
+        "not overwritten"
+    );
+
+    wait_v4_condition(&client, &ns, "cached", "Synced", "True").await;
+    let cached_hrid = format!("{ns}-cached");
+    let resource = |apim: &ApimStandIn| {
+        apim.api_by_hrid(ORG, ENV, &cached_hrid)
+            .map(|a| a.definition["resources"][0].clone())
+    };
+    assert_eq!(
+        resource(&apim),
+        Some(
+            json!({"name": "shared-cache", "type": "cache", "enabled": true,
+                    "configuration": {"timeToLiveSeconds": 60, "maxEntriesLocalHeap": 1000}})
+        )
+    );
+    merge_patch::<ApiResource>(
+        &client,
+        &ns,
+        "cache",
+        json!({"spec": {"configuration": {"timeToLiveSeconds": 120}}}),
+    )
+    .await;
+    wait_for(T, "the new resource content in APIM", || async {
+        resource(&apim).is_some_and(|r| r["configuration"]["timeToLiveSeconds"] == 120)
+    })
+    .await;
+
+    let st = wait_v4_condition(&client, &ns, "local", "Synced", "True").await;
+    assert_eq!(
+        condition(Some(&st), "Synced").map(|c| c.1).as_deref(),
+        Some("LocalOnly")
+    );
+    let cm: ConfigMap = get(&client, &ns, "local").await.expect("gateway ConfigMap");
+    let data = cm.data.unwrap_or_default();
+    assert_eq!(
+        data.get("apiDefinitionVersion").map(String::as_str),
+        Some("4.0.0")
+    );
+    let definition: Value =
+        serde_json::from_str(data.get("definition").map(String::as_str).unwrap_or("{}"))
+            .unwrap_or_default();
+    assert_eq!(definition["id"], gko_uuid(&format!("{ns}-local")));
+    assert_eq!(definition["listeners"][0]["type"], "http");
+    assert_eq!(
+        cm.metadata
+            .labels
+            .unwrap_or_default()
+            .get("gio-type")
+            .map(String::as_str),
+        Some("apidefinitions.gravitee.io")
+    );
+    merge_patch::<ApiV4Definition>(&client, &ns, "local", json!({"spec": {"state": "STOPPED"}}))
+        .await;
+    wait_for(T, "STOPPED removes the ConfigMap", || async {
+        get::<ConfigMap>(&client, &ns, "local").await.is_none()
+    })
+    .await;
+    rec.stop().await;
+}

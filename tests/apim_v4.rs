@@ -567,3 +567,43 @@ async fn client_maps_v4_errors() {
         Err(ApimError::Unauthorized { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_probe_makes_the_next_push_learn_the_route_again() {
+    let apim = ApimStandIn::start(StandInConfig::v4().without_automation()).await;
+    let target = apim.default_target();
+    let client = client();
+    let identity = V4Identity::Hrid("default-up".into());
+    let (auto, crd) = (body("default-up", "/up"), import_crd_body("id-up", "/up"));
+    let push = V4Push {
+        identity: &identity,
+        automation: &auto,
+        import_crd: &crd,
+    };
+    assert_eq!(
+        client
+            .push_v4(&target, push, false)
+            .await
+            .expect("push")
+            .route,
+        V4Route::ImportCrd
+    );
+    apim.set_automation(true);
+    client.probe(&target).await.expect("probe");
+    assert_eq!(client.cached_automation(&target), None);
+    // As the reconciler does after an _import/crd push: legacy mode, the same API (id and crossId).
+    let legacy = V4Identity::Legacy("id-up".into());
+    let mut auto = body("id-up", "/up");
+    auto["crossId"] = json!("cross-id-up");
+    let push = V4Push {
+        identity: &legacy,
+        automation: &auto,
+        import_crd: &crd,
+    };
+    let result = client.push_v4(&target, push, false).await.expect("push");
+    assert_eq!(
+        (result.route, result.id.as_str()),
+        (V4Route::Automation, "id-up")
+    );
+    assert_eq!(apim.apis("DEFAULT", "DEFAULT").len(), 1);
+}

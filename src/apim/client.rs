@@ -204,6 +204,8 @@ impl ApimClient {
         };
         self.generations()
             .insert(target.generation_key(), probe.generation);
+        // An upgrade may have brought the Automation API: the next v4 push learns it again.
+        self.forget_automation(target);
         tracing::info!(apim_target = %target, generation = %probe.generation, "Management API probed");
         Ok(probe)
     }

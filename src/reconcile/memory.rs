@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::apim::backoff;
-use crate::crd::ApiDefinitionStatus;
+use crate::crd::{ApiDefinitionStatus, ApiV4DefinitionStatus};
 
 /// A status this process wrote is kept at most this long: the watch delivers it within milliseconds, and an
 /// object that is not reconciled again must not keep its copy for ever.
@@ -23,6 +23,7 @@ pub struct ObjectMemory {
     drift_interval: Duration,
     attempts: Mutex<HashMap<String, u32>>,
     written: Mutex<HashMap<String, (Instant, ApiDefinitionStatus)>>,
+    written_v4: Mutex<HashMap<String, (Instant, ApiV4DefinitionStatus)>>,
     count_written: Mutex<HashMap<String, Instant>>,
     drift_checked: Mutex<HashMap<String, Instant>>,
 }
@@ -40,6 +41,7 @@ impl ObjectMemory {
             drift_interval,
             attempts: Mutex::default(),
             written: Mutex::default(),
+            written_v4: Mutex::default(),
             count_written: Mutex::default(),
             drift_checked: Mutex::default(),
         }
@@ -77,6 +79,30 @@ impl ObjectMemory {
     /// Records a status written for `uid`; drops copies older than the TTL on the way.
     pub fn status_written(&self, uid: &str, status: &ApiDefinitionStatus) {
         let mut written = lock(&self.written);
+        written.retain(|_, (at, _)| at.elapsed() < WRITTEN_TTL);
+        written.insert(uid.to_owned(), (Instant::now(), status.clone()));
+    }
+
+    /// [`Self::current_status`] for ApiV4Definitions.
+    pub fn current_v4_status(
+        &self,
+        uid: &str,
+        cached: ApiV4DefinitionStatus,
+    ) -> ApiV4DefinitionStatus {
+        let mut written = lock(&self.written_v4);
+        match written.get(uid) {
+            Some((at, ours)) if *ours != cached && at.elapsed() < WRITTEN_TTL => ours.clone(),
+            Some(_) => {
+                written.remove(uid);
+                cached
+            }
+            None => cached,
+        }
+    }
+
+    /// [`Self::status_written`] for ApiV4Definitions.
+    pub fn v4_status_written(&self, uid: &str, status: &ApiV4DefinitionStatus) {
+        let mut written = lock(&self.written_v4);
         written.retain(|_, (at, _)| at.elapsed() < WRITTEN_TTL);
         written.insert(uid.to_owned(), (Instant::now(), status.clone()));
     }

@@ -286,7 +286,11 @@ async fn apply(
     shared: &Shared,
     kapi: &Api<ApiV4Definition>,
 ) -> Result<Action, Error> {
-    let old = api.status.clone().unwrap_or_default();
+    let uid = api.metadata.uid.clone().unwrap_or_default();
+    // What this process wrote last, while the watch has not delivered it (no second push of the same body).
+    let old = shared
+        .memory
+        .current_v4_status(&uid, api.status.clone().unwrap_or_default());
     let mut run = Run {
         api,
         shared,
@@ -355,7 +359,9 @@ async fn apply(
         }
     }
     let name = api.name_any();
-    status::patch_status(kapi, &name, Some(&old), &run.status).await?;
+    if status::patch_status(kapi, &name, Some(&old), &run.status).await? {
+        shared.memory.v4_status_written(&uid, &run.status);
+    }
     for note in run.notes.drain(..) {
         shared
             .event(api, note.type_, note.reason, note.message)

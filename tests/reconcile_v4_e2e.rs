@@ -434,3 +434,55 @@ async fn resource_change_ownership_and_local_config_map() {
     .await;
     rec.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_edits_of_a_v4_api_are_reported_then_context_changes_resync() {
+    use gko::reconcile::DriftPolicy;
+
+    let Some((client, ns)) = setup("e2e-v4-drift").await else {
+        return;
+    };
+    let apim = ApimStandIn::start_v4().await;
+    context(&client, &ns, &apim).await;
+    create::<ApiV4Definition>(&client, &ns, v4_api(&ns, "orders")).await;
+    let mut report = settings(&[&ns], "cluster-a");
+    report.drift_interval = Duration::from_secs(1);
+    report.drift_policy = DriftPolicy::Report;
+    let rec = Reconciler::start(client.clone(), report);
+    let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
+    let cross_id = st["crossId"].as_str().unwrap_or_default().to_owned();
+    let hrid = format!("{ns}-orders");
+    wait_v4_condition(&client, &ns, "orders", "Drifted", "False").await;
+
+    // A console user renames it: reported, not overwritten.
+    assert!(
+        apim.edit_api(ORG, ENV, &cross_id, |a| a.definition["name"] =
+            json!("renamed"))
+    );
+    let st = wait_v4_condition(&client, &ns, "orders", "Drifted", "True").await;
+    assert_eq!(
+        condition(Some(&st), "Drifted").map(|c| c.1).as_deref(),
+        Some("ConsoleEdit")
+    );
+    assert!(st.to_string().contains("name"), "{st}");
+    assert_eq!(
+        apim.api_by_hrid(ORG, ENV, &hrid)
+            .map(|a| a.definition["name"].clone()),
+        Some(json!("renamed"))
+    );
+
+    // The context now names another environment: the change of context re-syncs the API, pushed there.
+    apim.add_environment(ORG, "PROD");
+    merge_patch::<ManagementContext>(
+        &client,
+        &ns,
+        "dev",
+        json!({"spec": {"environmentId": "PROD"}}),
+    )
+    .await;
+    wait_for(T, "the API pushed to PROD", || async {
+        apim.api_by_hrid(ORG, "PROD", &hrid).is_some()
+    })
+    .await;
+    rec.stop().await;
+}

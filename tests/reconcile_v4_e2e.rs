@@ -160,7 +160,28 @@ async fn v4_api_through_the_automation_api() {
     })
     .await;
 
-    // Delete: DELETE AUTO/apis/{hrid}, then the finalizer goes.
+    // The context is deleted first: it waits while the v4 API uses it.
+    delete::<ManagementContext>(&client, &ns, "dev").await;
+    wait_for(T, "DeletionBlocked on the context", || async {
+        let c: Option<ManagementContext> = get(&client, &ns, "dev").await;
+        let st = c
+            .and_then(|c| c.status)
+            .and_then(|s| serde_json::to_value(s).ok());
+        condition(st.as_ref(), "DeletionBlocked").is_some_and(|(s, r)| s == "True" && r == "InUse")
+    })
+    .await;
+    let c: Option<ManagementContext> = get(&client, &ns, "dev").await;
+    let blocked = c
+        .and_then(|c| c.status)
+        .and_then(|s| serde_json::to_value(s).ok())
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(
+        blocked.contains(&format!("ApiV4Definition {ns}/orders")),
+        "{blocked}"
+    );
+
+    // Delete: DELETE AUTO/apis/{hrid}, then the finalizer goes, then the context.
     delete::<ApiV4Definition>(&client, &ns, "orders").await;
     wait_for(T, "the ApiV4Definition gone", || async {
         get::<ApiV4Definition>(&client, &ns, "orders")
@@ -179,6 +200,12 @@ async fn v4_api_through_the_automation_api() {
         Some("false")
     );
     assert!(apim.api_by_hrid(ORG, ENV, &hrid).is_none());
+    wait_for(T, "the context gone after its last API", || async {
+        get::<ManagementContext>(&client, &ns, "dev")
+            .await
+            .is_none()
+    })
+    .await;
     rec.stop().await;
 }
 

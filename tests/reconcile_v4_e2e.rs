@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gko::crd::{ApiV4Definition, ManagementContext};
 use gko::reconcile::api_v4_definition::ids::gko_uuid;
@@ -105,9 +105,15 @@ async fn v4_api_through_the_automation_api() {
     let apim = ApimStandIn::start_v4().await;
     context(&client, &ns, &apim).await;
     create::<ApiV4Definition>(&client, &ns, v4_api(&ns, "orders")).await;
+    let started = Instant::now();
     let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
 
     let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
+    println!(
+        "{}: Synced after {:?}",
+        "v4_api_through_the_automation_api",
+        started.elapsed()
+    );
     let hrid = format!("{ns}-orders");
     let base = v3(&format!("{ORG}{hrid}"));
     assert_eq!(st["id"], v3(&format!("{base}{ENV}")), "{st}");
@@ -217,9 +223,15 @@ async fn v4_api_through_import_crd_without_the_automation_api() {
     let apim = ApimStandIn::start(StandInConfig::v4().without_automation()).await;
     context(&client, &ns, &apim).await;
     create::<ApiV4Definition>(&client, &ns, v4_api(&ns, "orders")).await;
+    let started = Instant::now();
     let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
 
     let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
+    println!(
+        "{}: Synced after {:?}",
+        "v4_api_through_import_crd_without_the_automation_api",
+        started.elapsed()
+    );
     let cross_id = gko_uuid(&format!("{ns}/orders"));
     let id = gko_uuid(&format!("{cross_id}{ORG}{ENV}"));
     assert_eq!(st["id"], id, "{st}");

@@ -110,8 +110,7 @@ async fn v4_api_through_the_automation_api() {
 
     let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
     println!(
-        "{}: Synced after {:?}",
-        "v4_api_through_the_automation_api",
+        "v4_api_through_the_automation_api: Synced after {:?}",
         started.elapsed()
     );
     let hrid = format!("{ns}-orders");
@@ -228,8 +227,7 @@ async fn v4_api_through_import_crd_without_the_automation_api() {
 
     let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
     println!(
-        "{}: Synced after {:?}",
-        "v4_api_through_import_crd_without_the_automation_api",
+        "v4_api_through_import_crd_without_the_automation_api: Synced after {:?}",
         started.elapsed()
     );
     let cross_id = gko_uuid(&format!("{ns}/orders"));

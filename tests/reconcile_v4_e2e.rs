@@ -523,3 +523,87 @@ async fn console_edits_of_a_v4_api_are_reported_then_context_changes_resync() {
     .await;
     rec.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_api_synced_by_gko_4_11_keeps_its_identity() {
+    use kube::api::{Api, Patch, PatchParams};
+
+    let Some((client, ns)) = setup("e2e-v4-legacy").await else {
+        return;
+    };
+    let apim = ApimStandIn::start_v4().await;
+    context(&client, &ns, &apim).await;
+    // What GKO 4.11 left: the API in APIM under its UUID (pushed through _import/crd) and the ids in status.
+    let (id, cross_id, plan_id) = (
+        "6c1d9d0e-2f5e-4c1f-9a0e-6b2f0f6f2f10",
+        gko_uuid(&format!("{ns}/orders")),
+        "b9469751-84e2-a1e7-fa3d-a0f686161b6e",
+    );
+    let mut crd = v4_api(&ns, "orders")["spec"].clone();
+    if let Some(o) = crd.as_object_mut() {
+        o.remove("contextRef");
+        o.remove("pages");
+        o.insert("id".into(), json!(id));
+        o.insert("crossId".into(), json!(cross_id));
+        o.insert(
+            "plans".into(),
+            json!({"Key Less": {"id": plan_id, "name": "Free", "status": "PUBLISHED",
+                                                     "security": {"type": "KEY_LESS"}}}),
+        );
+    }
+    let mut url = apim.base_url();
+    url.push_str(
+        "/management/v2/organizations/DEFAULT/environments/DEFAULT/apis/_import/crd?dryRun=false",
+    );
+    let response = reqwest::Client::new()
+        .put(url)
+        .bearer_auth(TEST_TOKEN)
+        .json(&crd)
+        .send()
+        .await
+        .expect("GKO 4.11's import");
+    assert_eq!(response.status().as_u16(), 200);
+
+    create::<ApiV4Definition>(&client, &ns, v4_api(&ns, "orders")).await;
+    let apis: Api<ApiV4Definition> = Api::namespaced(client.clone(), &ns);
+    apis.patch_status(
+        "orders",
+        &PatchParams::default(),
+        &Patch::Merge(
+            json!({"status": {"id": id, "crossId": cross_id, "plans": {"Key Less": plan_id},
+                                        "organizationId": ORG, "environmentId": ENV}}),
+        ),
+    )
+    .await
+    .expect("GKO's status");
+
+    let rec = Reconciler::start(client.clone(), settings(&[&ns], "cluster-a"));
+    let st = wait_v4_condition(&client, &ns, "orders", "Synced", "True").await;
+    assert_eq!(st["id"], id, "{st}");
+    assert!(
+        condition(Some(&st), "AutomationAPIManaged").is_none(),
+        "stays in legacy mode"
+    );
+    assert_eq!(apim.apis(ORG, ENV).len(), 1, "the same API, no second one");
+    let put = apim
+        .calls()
+        .into_iter()
+        .rfind(|c| {
+            c.method == "PUT"
+                && c.path
+                    .ends_with("/automation/organizations/DEFAULT/environments/DEFAULT/apis")
+        })
+        .expect("pushed through the Automation API");
+    assert_eq!(put.query_param("hridContainsUUID").as_deref(), Some("true"));
+    let body = put.json().unwrap_or_default();
+    assert_eq!(body["hrid"], id);
+    assert_eq!(body["crossId"], cross_id);
+    assert_eq!(body["plans"][0]["id"], plan_id);
+    assert_eq!(body["plans"][0]["hrid"], "Key-Less");
+    let stored = apim.api_by_id(ORG, ENV, id).expect("same id");
+    assert_eq!(
+        stored.plans.get("Key-Less").map(String::as_str),
+        Some(plan_id)
+    );
+    rec.stop().await;
+}

@@ -11,6 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "support/engine_cost.rs"]
+mod engine_cost;
+#[path = "support/v4_api.rs"]
+mod v4_api;
+
 use axum::body::Bytes;
 use axum::routing::post;
 use serde_json::{json, Value};
@@ -95,15 +100,19 @@ fn realistic_api(i: usize) -> Value {
 }
 
 fn review(operation: &str, object: Value, uid: usize) -> Value {
+    let kind = object["kind"]
+        .as_str()
+        .unwrap_or("ApiDefinition")
+        .to_string();
     json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": format!("bench-{uid}"),
-        "kind": {"group": "gravitee.io", "version": "v1alpha1", "kind": "ApiDefinition"},
-        "resource": {"group": "gravitee.io", "version": "v1alpha1", "resource": "apidefinitions"},
+        "kind": {"group": "gravitee.io", "version": "v1alpha1", "kind": kind},
+        "resource": {"group": "gravitee.io", "version": "v1alpha1", "resource": format!("{}s", kind.to_lowercase())},
         "name": object["metadata"]["name"], "namespace": "bench", "operation": operation,
         "userInfo": {"username": "bench"}, "object": object, "oldObject": null, "dryRun": false}})
 }
 
-/// A cluster of 200 other APIs, the context, for the webhook to resolve against.
+/// A cluster of 200 other v2 APIs and 200 v4 ones, the context, for the webhook to resolve against.
 fn write_fixture(dir: &std::path::Path) -> std::io::Result<()> {
     let mut docs = vec![
         json!({"apiVersion": "gravitee.io/v1alpha1", "kind": "ManagementContext",
@@ -112,6 +121,7 @@ fn write_fixture(dir: &std::path::Path) -> std::io::Result<()> {
     ];
     for i in 1000..1200 {
         docs.push(realistic_api(i));
+        docs.push(v4_api::realistic_api_v4(i));
     }
     let text: Vec<String> = docs
         .iter()
@@ -170,50 +180,23 @@ fn engine_cost(iterations: usize) {
         "spec": {"baseUrl": "https://apim.example.com", "organizationId": "DEFAULT", "environmentId": "DEFAULT", "auth": {"bearerToken": "x"}}}));
     for i in 1000..1200 {
         set.insert("bench", &realistic_api(i));
+        set.insert("bench", &v4_api::realistic_api_v4(i));
     }
     let resolver = gko::admission::lookup::StaticResolver(Arc::new(set));
     let engine = gko::admission::Engine::default();
-    let bodies: Vec<Vec<u8>> = (0..64)
-        .map(|i| serde_json::to_vec(&review("CREATE", realistic_api(i), i)).unwrap_or_default())
-        .collect();
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-    else {
-        return;
-    };
-    let time = |name: &str, f: &mut dyn FnMut(&[u8])| {
-        for b in bodies.iter().take(8) {
-            f(b);
-        }
-        let t = Instant::now();
-        for i in 0..iterations {
-            f(&bodies[i % bodies.len()]);
-        }
-        let per = t.elapsed().as_secs_f64() * 1e6 / iterations as f64;
-        println!("{name:<28} {per:>8.1} µs/review (in-process, one core)");
-    };
-    time("parse only", &mut |b| {
-        let _ = gko::admission::review::parse::<gko::admission::Doc>(b);
-    });
-    time("parse + validate + encode", &mut |b| {
-        if let Ok(req) = gko::admission::review::parse(b) {
-            let out = rt.block_on(gko::admission::review::validate(
-                &req,
-                &engine,
-                &resolver,
-                None,
-                std::time::Duration::from_secs(4),
-            ));
-            let _ = serde_json::to_vec(&out.body);
-        }
-    });
-    time("parse + mutate + encode", &mut |b| {
-        if let Ok(req) = gko::admission::review::parse(b) {
-            let out = gko::admission::review::mutate(&req);
-            let _ = serde_json::to_vec(&out.body);
-        }
-    });
+    for (label, make) in [
+        ("v2", realistic_api as fn(usize) -> Value),
+        ("v4", v4_api::realistic_api_v4),
+    ] {
+        println!(
+            "{label} review, {} bytes:",
+            serde_json::to_vec(&review("CREATE", make(0), 0)).map_or(0, |b| b.len())
+        );
+        let bodies: Vec<Vec<u8>> = (0..64)
+            .map(|i| serde_json::to_vec(&review("CREATE", make(i), i)).unwrap_or_default())
+            .collect();
+        engine_cost::engine_cost_of(iterations, &bodies, &resolver, &engine);
+    }
 }
 
 struct Proc(Child);
@@ -576,6 +559,23 @@ async fn run(quick: bool) {
     )
     .await;
     show("validate paced at 1000/s", &p);
+    let v4_bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..64)
+            .map(|i| {
+                let api = v4_api::realistic_api_v4(i);
+                serde_json::to_vec(&review("CREATE", api, i)).unwrap_or_default()
+            })
+            .collect(),
+    );
+    for path in ["validate", "mutate"] {
+        let url = format!("{base}/{path}");
+        let (s, cpu) = measured(
+            gko.0.id(),
+            saturate(&webhook, &url, v4_bodies.clone(), connections, seconds),
+        )
+        .await;
+        show_cpu(&format!("v4 {path} (saturated)"), &s, cpu);
+    }
     let loaded_rss = rss_kib(gko.0.id());
     if let (Some(median), Some(low), Some(high)) =
         (ratios.get(ratios.len() / 2), ratios.first(), ratios.last())

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use crate::admission::lookup::{api_entrypoints_of, Lookup};
-use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
+use crate::admission::lookup::{api_entrypoints_of, api_v4_entrypoints_of, Lookup};
+use crate::crd::{ApiDefinition, ApiResource, ApiV4Definition, Kind, ManagementContext};
 use crate::model::{ApiEntrypoint, ApiLinks, ObjectKey};
 
 /// The objects found in a set of files, keyed by `namespace/name`. A later document with the same
@@ -18,11 +18,12 @@ pub struct ManifestSet {
     contexts: HashMap<ObjectKey, Arc<ManagementContext>>,
     resources: HashMap<ObjectKey, Arc<ApiResource>>,
     apis: HashMap<String, Vec<Arc<ApiDefinition>>>,
+    v4_apis: HashMap<String, Vec<Arc<ApiV4Definition>>>,
     secrets: HashMap<ObjectKey, BTreeSet<String>>,
     config_maps: HashMap<ObjectKey, BTreeSet<String>>,
     /// The text values of ConfigMaps (`data`), for templates resolved before they are checked.
     config_map_values: HashMap<ObjectKey, BTreeMap<String, String>>,
-    /// The entrypoints of `apis`, built on first use: every ApiDefinition of a set is checked
+    /// The entrypoints of `apis` and `v4_apis`, built on first use: every API of a set is checked
     /// against every other, and normalising their paths each time dominated `gko validate`.
     entrypoints: OnceLock<EntrypointIndex>,
 }
@@ -35,15 +36,22 @@ struct EntrypointIndex {
 }
 
 impl EntrypointIndex {
-    fn build(apis: &HashMap<String, Vec<Arc<ApiDefinition>>>) -> Self {
+    fn build(
+        apis: &HashMap<String, Vec<Arc<ApiDefinition>>>,
+        v4_apis: &HashMap<String, Vec<Arc<ApiV4Definition>>>,
+    ) -> Self {
         let mut index = EntrypointIndex::default();
-        let mut namespaces: Vec<&String> = apis.keys().collect();
+        let mut namespaces: Vec<&String> = apis.keys().chain(v4_apis.keys()).collect();
         namespaces.sort();
+        namespaces.dedup();
         for ns in namespaces {
             let start = index.all.len();
             index
                 .all
                 .extend(api_entrypoints_of(apis.get(ns).map_or(&[], Vec::as_slice)));
+            index.all.extend(api_v4_entrypoints_of(
+                v4_apis.get(ns).map_or(&[], Vec::as_slice),
+            ));
             index.namespaces.insert(ns.clone(), start..index.all.len());
         }
         index
@@ -112,27 +120,35 @@ impl ManifestSet {
             }
             (crate::crd::API_VERSION, "ApiDefinition") => {
                 match serde_json::from_value::<ApiDefinition>(with_ns) {
-                    Ok(obj) => {
-                        let list = self.apis.entry(key.namespace).or_default();
-                        let obj = Arc::new(obj);
-                        match list
-                            .iter_mut()
-                            .find(|a| a.metadata.name.as_deref() == Some(name))
-                        {
-                            Some(slot) => {
-                                *slot = obj;
-                                Inserted::Replaced
-                            }
-                            None => {
-                                list.push(obj);
-                                Inserted::Added
-                            }
-                        }
-                    }
+                    Ok(obj) => upsert(self.apis.entry(key.namespace).or_default(), name, obj),
+                    Err(_) => Inserted::Ignored,
+                }
+            }
+            (crate::crd::API_VERSION, "ApiV4Definition") => {
+                match serde_json::from_value::<ApiV4Definition>(with_ns) {
+                    Ok(obj) => upsert(self.v4_apis.entry(key.namespace).or_default(), name, obj),
                     Err(_) => Inserted::Ignored,
                 }
             }
             _ => Inserted::Ignored,
+        }
+    }
+}
+
+/// Puts `obj` in `list`, replacing the object of the same name.
+fn upsert<K: kube::Resource>(list: &mut Vec<Arc<K>>, name: &str, obj: K) -> Inserted {
+    let obj = Arc::new(obj);
+    match list
+        .iter_mut()
+        .find(|a| a.meta().name.as_deref() == Some(name))
+    {
+        Some(slot) => {
+            *slot = obj;
+            Inserted::Replaced
+        }
+        None => {
+            list.push(obj);
+            Inserted::Added
         }
     }
 }
@@ -146,19 +162,35 @@ impl ManifestSet {
         }
     }
 
-    /// The ApiDefinitions whose links satisfy `uses` (a scan: a set of files is small).
-    fn users(&self, uses: impl Fn(&ApiLinks) -> bool) -> Vec<ObjectKey> {
-        self.apis
+    /// The ApiV4Definitions of one namespace, or of every namespace with `None`.
+    pub fn api_v4_definitions(&self, namespace: Option<&str>) -> Vec<Arc<ApiV4Definition>> {
+        match namespace {
+            Some(ns) => self.v4_apis.get(ns).cloned().unwrap_or_default(),
+            None => self.v4_apis.values().flatten().cloned().collect(),
+        }
+    }
+
+    /// The APIs, v2 and v4, whose links satisfy `uses` (a scan: a set of files is small).
+    fn users(&self, uses: impl Fn(&ApiLinks) -> bool) -> Vec<(Kind, ObjectKey)> {
+        let key = |meta: &kube::api::ObjectMeta| {
+            ObjectKey::new(
+                meta.namespace.clone().unwrap_or_default(),
+                meta.name.clone().unwrap_or_default(),
+            )
+        };
+        let v2 = self
+            .apis
             .values()
             .flatten()
             .filter(|api| uses(&ApiLinks::of(api)))
-            .map(|api| {
-                ObjectKey::new(
-                    api.metadata.namespace.clone().unwrap_or_default(),
-                    api.metadata.name.clone().unwrap_or_default(),
-                )
-            })
-            .collect()
+            .map(|api| (Kind::ApiDefinition, key(&api.metadata)));
+        let v4 = self
+            .v4_apis
+            .values()
+            .flatten()
+            .filter(|api| uses(&ApiLinks::of_v4(api)))
+            .map(|api| (Kind::ApiV4Definition, key(&api.metadata)));
+        v2.chain(v4).collect()
     }
 }
 
@@ -210,18 +242,18 @@ impl Lookup for ManifestSet {
         None
     }
 
-    fn context_users(&self, context: &ObjectKey) -> Vec<ObjectKey> {
+    fn context_users(&self, context: &ObjectKey) -> Vec<(Kind, ObjectKey)> {
         self.users(|links| links.context.as_ref() == Some(context))
     }
 
-    fn resource_users(&self, resource: &ObjectKey) -> Vec<ObjectKey> {
+    fn resource_users(&self, resource: &ObjectKey) -> Vec<(Kind, ObjectKey)> {
         self.users(|links| links.resources.contains(resource))
     }
 
     fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
         let index = self
             .entrypoints
-            .get_or_init(|| EntrypointIndex::build(&self.apis));
+            .get_or_init(|| EntrypointIndex::build(&self.apis, &self.v4_apis));
         let range = match namespace {
             None => 0..index.all.len(),
             Some(ns) => index.namespaces.get(ns).cloned().unwrap_or_default(),

@@ -30,7 +30,8 @@ fn crds_have_the_names_gko_users_know() {
         [
             "managementcontexts.gravitee.io",
             "apidefinitions.gravitee.io",
-            "apiresources.gravitee.io"
+            "apiresources.gravitee.io",
+            "apiv4definitions.gravitee.io"
         ]
     );
     for d in &docs {
@@ -55,6 +56,7 @@ fn crds_have_the_names_gko_users_know() {
     };
     assert_eq!(short(0).as_deref(), Some("graviteecontexts"));
     assert_eq!(short(1).as_deref(), Some("graviteeapis"));
+    assert_eq!(short(3).as_deref(), Some("graviteev4apis"));
     assert!(!yaml.contains("nullable"), "no nullable in the schemas");
 }
 
@@ -114,4 +116,36 @@ async fn apply_crds_brings_an_older_crd_to_this_release() {
         again.iter().all(|(_, o)| *o == CrdOutcome::Unchanged),
         "nothing to write on the next start: {again:?}"
     );
+}
+
+/// Every GKO v4 sample (tests/fixtures/apiv4/, copied unchanged) passes the ApiV4Definition schema
+/// and survives a trip through the Rust types with nothing lost.
+#[test]
+fn gko_v4_samples_fit_the_types_and_the_schema() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/apiv4");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/fixtures/apiv4") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path).expect("read sample");
+        let sample: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let typed: gko::crd::ApiV4Definition =
+            serde_json::from_value(sample.clone()).expect("the sample fits the types");
+        let back = serde_json::to_value(&typed).expect("serialise");
+        assert_eq!(
+            back,
+            sample,
+            "{}: nothing lost in the types",
+            path.display()
+        );
+        let mut verdict = gko::admission::Verdict::default();
+        gko::admission::schema::check_value(gko::crd::Kind::ApiV4Definition, &sample, &mut verdict);
+        assert!(
+            verdict.violations.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            verdict.violations
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 8, "the eight GKO v4 samples");
 }

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::Value;
-use support::cluster::{self, kubectl, kubectl_ok, text, Gko};
+use support::cluster::{self, assert_subset, kubectl, kubectl_ok, text, Gko};
 
 fn good_api(name: &str, path: &str) -> String {
     format!(
@@ -326,26 +326,4 @@ fn gko_manifests_apply_unchanged() {
         );
     }
     let _ = kubectl(&["delete", "namespace", &ns, "--wait=false"], None);
-}
-
-/// Every field of `sent` is in `stored` with the same value (the server may add defaults).
-fn assert_subset(sent: &Value, stored: &Value, path: &str) {
-    match (sent, stored) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in a {
-                let there = b
-                    .get(k)
-                    .unwrap_or_else(|| panic!("{path}.{k} was pruned by the API server"));
-                assert_subset(v, there, &format!("{path}.{k}"));
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            assert_eq!(a.len(), b.len(), "{path}: list length changed");
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                assert_subset(x, y, &format!("{path}[{i}]"));
-            }
-        }
-        (Value::Number(a), Value::Number(b)) => assert_eq!(a.as_f64(), b.as_f64(), "{path}"),
-        (a, b) => assert_eq!(a, b, "{path}"),
-    }
 }

@@ -887,10 +887,16 @@ impl Lookup for WithSecret {
     ) -> std::borrow::Cow<'_, [gko::model::ApiEntrypoint]> {
         self.set.api_entrypoints(namespace)
     }
-    fn context_users(&self, context: &gko::model::ObjectKey) -> Vec<gko::model::ObjectKey> {
+    fn context_users(
+        &self,
+        context: &gko::model::ObjectKey,
+    ) -> Vec<(gko::crd::Kind, gko::model::ObjectKey)> {
         self.set.context_users(context)
     }
-    fn resource_users(&self, resource: &gko::model::ObjectKey) -> Vec<gko::model::ObjectKey> {
+    fn resource_users(
+        &self,
+        resource: &gko::model::ObjectKey,
+    ) -> Vec<(gko::crd::Kind, gko::model::ObjectKey)> {
         self.set.resource_users(resource)
     }
 }

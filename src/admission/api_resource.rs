@@ -95,18 +95,18 @@ fn known_type(spec: &ApiResourceSpec, verdict: &mut Verdict) {
     }
 }
 
-/// Rule `resource-in-use` (DELETE): a resource still referenced by ApiDefinitions cannot be deleted.
+/// Rule `resource-in-use` (DELETE): a resource still referenced by APIs (v2 or v4) cannot be deleted.
 pub(crate) fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
     let referrers = ctx
         .lookup
         .resource_users(&ObjectKey::new(ctx.namespace, ctx.name));
     if !referrers.is_empty() {
+        let (users, _) = describe_referrers(referrers);
         verdict.raise(
             &RESOURCE_IN_USE,
             "metadata.name",
             format!(
-                "the resource is still used by {}; remove it from their spec.resources first",
-                describe_referrers(referrers)
+                "the resource is still used by {users}; remove it from their spec.resources first"
             ),
         );
     }

@@ -13,8 +13,8 @@ use futures::future::BoxFuture;
 
 use crate::admission::api_definition::entrypoints_of;
 use crate::admission::DocRequest;
-use crate::crd::{ApiDefinition, ApiResource, ManagementContext};
-use crate::model::{ApiEntrypoint, Entrypoint, ObjectKey};
+use crate::crd::{ApiDefinition, ApiResource, ApiV4Definition, Kind, ManagementContext};
+use crate::model::{v4_entrypoints, ApiEntrypoint, Entrypoint, ObjectKey};
 
 /// Read-only access to the objects the rules refer to.
 pub trait Lookup: Send + Sync {
@@ -29,11 +29,11 @@ pub trait Lookup: Send + Sync {
     /// The text value of a Secret key; `None` when unknown. Only the webhook's live read of the Secret a
     /// request names knows it, for that request; `gko validate` never keeps Secret values.
     fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<String>;
-    /// The entrypoints of the ApiDefinitions of one namespace (every namespace with `None`) that
-    /// are not being deleted.
+    /// The entrypoints of the APIs (ApiDefinitions and ApiV4Definitions) of one namespace (every
+    /// namespace with `None`) that are not being deleted.
     fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]>;
 
-    /// The entrypoints of other ApiDefinitions in `namespace` (every namespace with `None`) that clash
+    /// The entrypoints of other APIs (v2 and v4) in `namespace` (every namespace with `None`) that clash
     /// with `entrypoint` (APIM's rule: same host, one path equal to or a whole-segment prefix of the
     /// other), objects being deleted excluded. An indexed lookup answers without a scan.
     fn clashing_entrypoints(
@@ -48,12 +48,13 @@ pub trait Lookup: Send + Sync {
             .collect()
     }
 
-    /// The ApiDefinitions (every namespace, deleting ones included) whose `spec.contextRef` is `context`.
-    fn context_users(&self, context: &ObjectKey) -> Vec<ObjectKey>;
+    /// The APIs, v2 and v4, with their kind (every namespace, deleting ones included) whose
+    /// `spec.contextRef` is `context`.
+    fn context_users(&self, context: &ObjectKey) -> Vec<(Kind, ObjectKey)>;
 
-    /// The ApiDefinitions (every namespace, deleting ones included) with a `spec.resources[].ref` to
-    /// `resource`.
-    fn resource_users(&self, resource: &ObjectKey) -> Vec<ObjectKey>;
+    /// The APIs, v2 and v4, with their kind (every namespace, deleting ones included) with a
+    /// `spec.resources[].ref` to `resource`.
+    fn resource_users(&self, resource: &ObjectKey) -> Vec<(Kind, ObjectKey)>;
 }
 
 /// The entrypoints of `apis` that are not being deleted, in order.
@@ -68,6 +69,27 @@ pub fn api_entrypoints_of(apis: &[Arc<ApiDefinition>]) -> Vec<ApiEntrypoint> {
             entrypoints_of(&api.spec)
                 .into_iter()
                 .map(move |entrypoint| ApiEntrypoint {
+                    kind: Kind::ApiDefinition,
+                    api: key.clone(),
+                    entrypoint,
+                })
+        })
+        .collect()
+}
+
+/// The entrypoints (HTTP listener paths) of v4 `apis` that are not being deleted, in order.
+pub fn api_v4_entrypoints_of(apis: &[Arc<ApiV4Definition>]) -> Vec<ApiEntrypoint> {
+    apis.iter()
+        .filter(|api| api.metadata.deletion_timestamp.is_none())
+        .flat_map(|api| {
+            let key = ObjectKey::new(
+                api.metadata.namespace.clone().unwrap_or_default(),
+                api.metadata.name.clone().unwrap_or_default(),
+            );
+            v4_entrypoints(&api.spec)
+                .into_iter()
+                .map(move |(_, entrypoint)| ApiEntrypoint {
+                    kind: Kind::ApiV4Definition,
                     api: key.clone(),
                     entrypoint,
                 })
@@ -101,10 +123,10 @@ impl Lookup for Empty {
     fn api_entrypoints(&self, _: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
         Cow::Borrowed(&[])
     }
-    fn context_users(&self, _: &ObjectKey) -> Vec<ObjectKey> {
+    fn context_users(&self, _: &ObjectKey) -> Vec<(Kind, ObjectKey)> {
         Vec::new()
     }
-    fn resource_users(&self, _: &ObjectKey) -> Vec<ObjectKey> {
+    fn resource_users(&self, _: &ObjectKey) -> Vec<(Kind, ObjectKey)> {
         Vec::new()
     }
 }

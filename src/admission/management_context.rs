@@ -369,18 +369,18 @@ pub(crate) fn cloud_defaults(
     Ok(())
 }
 
-/// Rule `context-in-use` (DELETE): a context still referenced by ApiDefinitions cannot be deleted.
+/// Rule `context-in-use` (DELETE): a context still referenced by APIs (v2 or v4) cannot be deleted.
 pub(crate) fn validate_delete(ctx: &Ctx<'_>, verdict: &mut Verdict) {
     let referrers = ctx
         .lookup
         .context_users(&ObjectKey::new(ctx.namespace, ctx.name));
     if !referrers.is_empty() {
+        let (users, noun) = describe_referrers(referrers);
         verdict.raise(
             &CONTEXT_IN_USE,
             "metadata.name",
             format!(
-                "the context is still used by {}; delete those ApiDefinitions or point their spec.contextRef to another context first",
-                describe_referrers(referrers)
+                "the context is still used by {users}; delete those {noun} or point their spec.contextRef to another context first"
             ),
         );
     }

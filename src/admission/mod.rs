@@ -6,6 +6,7 @@
 
 pub mod api_definition;
 pub(crate) mod api_resource;
+pub(crate) mod api_v4_definition;
 pub mod budget;
 pub mod dry_run;
 pub mod lookup;
@@ -245,7 +246,7 @@ impl Engine {
                         management_context::validate_delete(&ctx, &mut verdict)
                     }
                     Kind::ApiResource => api_resource::validate_delete(&ctx, &mut verdict),
-                    Kind::ApiDefinition => {}
+                    Kind::ApiDefinition | Kind::ApiV4Definition => {}
                 }
                 verdict
             }
@@ -277,6 +278,9 @@ impl Engine {
                         management_context::validate(&ctx, object, &mut verdict)
                     }
                     Kind::ApiResource => api_resource::validate(&ctx, object, &mut verdict),
+                    Kind::ApiV4Definition => {
+                        api_v4_definition::validate(&ctx, object, &mut verdict)
+                    }
                 }
                 if req.operation == Operation::Update && spec_unchanged(object, req.old_object) {
                     demote_to_warnings(&mut verdict);
@@ -320,25 +324,38 @@ pub(crate) fn at(base: &str, index: usize, rest: &str) -> String {
     }
 }
 
-/// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more".
-pub(crate) fn describe_referrers(mut referrers: Vec<ObjectKey>) -> String {
+/// "3 ApiDefinitions (default/a, default/b, team/c)", listing at most five, then "and N more";
+/// v2 and v4 APIs together: "2 APIs (ApiDefinition default/a, ApiV4Definition default/b)". Also the
+/// plural noun for the fix ("delete those ApiDefinitions").
+pub(crate) fn describe_referrers(mut referrers: Vec<(Kind, ObjectKey)>) -> (String, &'static str) {
     referrers.sort();
     const SHOWN: usize = 5;
     let count = referrers.len();
-    let noun = if count == 1 {
-        "ApiDefinition"
-    } else {
-        "ApiDefinitions"
+    let one_kind = referrers
+        .first()
+        .map(|(k, _)| *k)
+        .filter(|first| referrers.iter().all(|(k, _)| k == first));
+    let (singular, plural) = match one_kind {
+        Some(Kind::ApiV4Definition) => ("ApiV4Definition", "ApiV4Definitions"),
+        Some(_) => ("ApiDefinition", "ApiDefinitions"),
+        None => ("API", "APIs"),
     };
+    let noun = if count == 1 { singular } else { plural };
     let names: Vec<String> = referrers
         .iter()
         .take(SHOWN)
-        .map(|k| k.to_string())
+        .map(|(kind, key)| match one_kind {
+            Some(_) => key.to_string(),
+            None => format!("{kind} {key}"),
+        })
         .collect();
     let more = if count > SHOWN {
         format!(" and {} more", count - SHOWN)
     } else {
         String::new()
     };
-    format!("{count} {noun} ({}{more})", names.join(", "))
+    (
+        format!("{count} {noun} ({}{more})", names.join(", ")),
+        plural,
+    )
 }

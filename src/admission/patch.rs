@@ -26,6 +26,7 @@ fn default_spec(kind: Kind, spec: &mut Value, namespace: &str) {
             Kind::ApiDefinition => api_definition(spec, namespace),
             Kind::ManagementContext => management_context(spec, namespace),
             Kind::ApiResource => api_resource(spec),
+            Kind::ApiV4Definition => api_v4_definition(spec, namespace),
         }
     }
 }
@@ -150,6 +151,89 @@ fn api_definition(spec: &mut Map<String, Value>, namespace: &str) {
     }
 }
 
+/// GKO 4.x's defaults of a v4 API (its CRD's, and the definition context GKO assumes when the
+/// object has none), so that what is stored says what APIM receives.
+fn api_v4_definition(spec: &mut Map<String, Value>, namespace: &str) {
+    default_ref_namespace(spec.get_mut("contextRef"), namespace);
+    if let Some(resources) = spec.get_mut("resources").and_then(Value::as_array_mut) {
+        for res in resources.iter_mut() {
+            default_ref_namespace(res.get_mut("ref"), namespace);
+            if let Some(res) = res.as_object_mut().filter(|r| !r.contains_key("ref")) {
+                set_default(res, "enabled", json!(true));
+            }
+        }
+    }
+    set_default(spec, "definitionVersion", json!("V4"));
+    set_default(spec, "state", json!("STARTED"));
+    set_default(spec, "lifecycleState", json!("UNPUBLISHED"));
+    set_default(spec, "visibility", json!("PRIVATE"));
+    set_default(spec, "notifyMembers", json!(true));
+    set_default(spec, "definitionContext", json!({}));
+    if let Some(ctx) = spec
+        .get_mut("definitionContext")
+        .and_then(Value::as_object_mut)
+    {
+        set_default(ctx, "origin", json!("KUBERNETES"));
+        set_default(ctx, "syncFrom", json!("MANAGEMENT"));
+    }
+    v4_flows(spec.get_mut("flows"));
+    if let Some(plans) = spec.get_mut("plans").and_then(Value::as_object_mut) {
+        for plan in plans.values_mut().filter_map(Value::as_object_mut) {
+            set_default(plan, "definitionVersion", json!("V4"));
+            set_default(plan, "status", json!("PUBLISHED"));
+            set_default(plan, "type", json!("API"));
+            set_default(plan, "validation", json!("AUTO"));
+            set_default(plan, "mode", json!("STANDARD"));
+            v4_flows(plan.get_mut("flows"));
+        }
+    }
+    if let Some(members) = spec.get_mut("members").and_then(Value::as_array_mut) {
+        for member in members.iter_mut().filter_map(Value::as_object_mut) {
+            set_default(member, "role", json!("USER"));
+        }
+    }
+    if let Some(pages) = spec.get_mut("pages").and_then(Value::as_object_mut) {
+        for page in pages.values_mut().filter_map(Value::as_object_mut) {
+            set_default(page, "visibility", json!("PUBLIC"));
+            set_default(page, "published", json!(false));
+            set_default(page, "homepage", json!(false));
+        }
+    }
+    if let Some(groups) = spec.get_mut("endpointGroups").and_then(Value::as_array_mut) {
+        for group in groups.iter_mut().filter_map(Value::as_object_mut) {
+            if let Some(endpoints) = group.get_mut("endpoints").and_then(Value::as_array_mut) {
+                for ep in endpoints.iter_mut().filter_map(Value::as_object_mut) {
+                    set_default(ep, "secondary", json!(false));
+                }
+            }
+        }
+    }
+}
+
+/// Flows and their steps are enabled unless they say otherwise.
+fn v4_flows(flows: Option<&mut Value>) {
+    let Some(flows) = flows.and_then(Value::as_array_mut) else {
+        return;
+    };
+    for flow in flows.iter_mut().filter_map(Value::as_object_mut) {
+        set_default(flow, "enabled", json!(true));
+        for phase in [
+            "request",
+            "response",
+            "subscribe",
+            "publish",
+            "connect",
+            "interact",
+        ] {
+            if let Some(steps) = flow.get_mut(phase).and_then(Value::as_array_mut) {
+                for step in steps.iter_mut().filter_map(Value::as_object_mut) {
+                    set_default(step, "enabled", json!(true));
+                }
+            }
+        }
+    }
+}
+
 fn management_context(spec: &mut Map<String, Value>, namespace: &str) {
     if let Some(Value::String(url)) = spec.get_mut("baseUrl") {
         let trimmed = url.trim().trim_end_matches('/').to_string();
@@ -267,5 +351,60 @@ mod tests {
             let whole = json_patch::diff(&obj, &defaulted(kind, &obj, "team"));
             assert_eq!(patch(kind, &obj, "team"), whole, "{obj}");
         }
+    }
+
+    #[test]
+    fn fills_gko_v4_defaults_and_keeps_explicit_values() {
+        let api = json!({
+            "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiV4Definition",
+            "metadata": {"name": "a", "namespace": "team"},
+            "spec": {
+                "name": "a", "version": "1", "type": "PROXY",
+                "contextRef": {"name": "dev"},
+                "state": "STOPPED",
+                "resources": [{"ref": {"name": "cache"}}, {"name": "inline", "type": "cache", "configuration": {}}],
+                "listeners": [{"type": "HTTP", "paths": [{"path": "/a/"}]}],
+                "endpointGroups": [{"name": "g", "type": "http-proxy", "endpoints": [{"type": "http-proxy", "inheritConfiguration": false}]}],
+                "flows": [{"request": [{"policy": "p"}]}],
+                "plans": {"free": {"name": "Free", "security": {"type": "KEY_LESS"}, "validation": "MANUAL"}},
+                "members": [{"source": "gravitee", "sourceId": "jane"}],
+                "pages": {"docs": {"name": "Docs", "type": "MARKDOWN"}}
+            }
+        });
+        let out = defaulted(Kind::ApiV4Definition, &api, "team");
+        let spec = &out["spec"];
+        assert_eq!(spec["contextRef"]["namespace"], "team");
+        assert_eq!(spec["resources"][0]["ref"]["namespace"], "team");
+        assert!(spec["resources"][0].get("enabled").is_none());
+        assert_eq!(spec["resources"][1]["enabled"], true);
+        assert_eq!(spec["state"], "STOPPED", "an explicit value stays");
+        assert_eq!(spec["lifecycleState"], "UNPUBLISHED");
+        assert_eq!(spec["visibility"], "PRIVATE");
+        assert_eq!(spec["definitionVersion"], "V4");
+        assert_eq!(
+            spec["definitionContext"],
+            json!({"origin": "KUBERNETES", "syncFrom": "MANAGEMENT"})
+        );
+        let plan = &spec["plans"]["free"];
+        assert_eq!(plan["status"], "PUBLISHED");
+        assert_eq!(plan["type"], "API");
+        assert_eq!(plan["validation"], "MANUAL");
+        assert_eq!(plan["mode"], "STANDARD");
+        assert_eq!(spec["flows"][0]["enabled"], true);
+        assert_eq!(spec["flows"][0]["request"][0]["enabled"], true);
+        assert_eq!(spec["members"][0]["role"], "USER");
+        assert_eq!(spec["pages"]["docs"]["visibility"], "PUBLIC");
+        assert_eq!(
+            spec["endpointGroups"][0]["endpoints"][0]["secondary"],
+            false
+        );
+        assert_eq!(
+            spec["listeners"][0]["paths"][0]["path"], "/a/",
+            "paths are left as written"
+        );
+        assert!(
+            patch(Kind::ApiV4Definition, &out, "team").0.is_empty(),
+            "idempotent"
+        );
     }
 }

@@ -344,7 +344,7 @@ pub async fn validate(
         dry_run,
         checked.request.object,
         verdict.allowed()
-            && checked.kind == Kind::ApiDefinition
+            && matches!(checked.kind, Kind::ApiDefinition | Kind::ApiV4Definition)
             && matches!(checked.operation, Operation::Create | Operation::Update),
     ) {
         let object = object.to_value();

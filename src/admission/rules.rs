@@ -2,7 +2,7 @@
 //! its stable id, the kind and field it applies to, its effect and its cause.
 //!
 //! Ids are short kebab-case names prefixed with what they apply to: `api-` (ApiDefinition),
-//! `context-` (ManagementContext), `resource-` (ApiResource), and, for every kind, `schema-` (the
+//! `apiv4-` (ApiV4Definition), `context-` (ManagementContext), `resource-` (ApiResource), and, for every kind, `schema-` (the
 //! CRD schema check), `template-` (GKO templates), `request-` (the admission request itself) and
 //! `files-` (`gko validate` only). An id never changes once published: logs, metrics and `-o json`
 //! consumers key on it. README's rule tables list the same set (tests/readme.rs checks both ways).
@@ -60,6 +60,7 @@ const ALL: Option<Kind> = None;
 const API: Option<Kind> = Some(Kind::ApiDefinition);
 const CONTEXT: Option<Kind> = Some(Kind::ManagementContext);
 const RESOURCE: Option<Kind> = Some(Kind::ApiResource);
+const APIV4: Option<Kind> = Some(Kind::ApiV4Definition);
 
 rules! {
     // Every kind.
@@ -153,6 +154,28 @@ rules! {
     RESOURCE_CONFIGURATION_MISSING: "resource-configuration-missing", RESOURCE, "spec.configuration", Deny, Rule;
     RESOURCE_TYPE_UNKNOWN: "resource-type-unknown", RESOURCE, "spec.type", Warn, Rule;
     RESOURCE_IN_USE: "resource-in-use", RESOURCE, "metadata.name", Deny, Rule;
+
+    // ApiV4Definition.
+    APIV4_SPEC_MISSING: "apiv4-spec-missing", APIV4, "spec", Deny, Schema;
+    APIV4_CONTEXT_REF_NAME_EMPTY: "apiv4-context-ref-name-empty", APIV4, "spec.contextRef.name", Deny, Rule;
+    APIV4_CONTEXT_NOT_FOUND: "apiv4-context-not-found", APIV4, "spec.contextRef", Deny, Reference;
+    APIV4_RESOURCE_REF_NAME_EMPTY: "apiv4-resource-ref-name-empty", APIV4, "spec.resources[i].ref.name", Deny, Rule;
+    APIV4_RESOURCE_NOT_FOUND: "apiv4-resource-not-found", APIV4, "spec.resources[i].ref", Deny, Reference;
+    APIV4_RESOURCE_INCOMPLETE: "apiv4-resource-incomplete", APIV4, "spec.resources[i]", Deny, Rule;
+    APIV4_LISTENER_PATHS_MISSING: "apiv4-listener-paths-missing", APIV4, "spec.listeners[i].paths", Deny, Rule;
+    APIV4_LISTENER_PATH_INVALID: "apiv4-listener-path-invalid", APIV4, "spec.listeners[i].paths[j].path", Deny, Rule;
+    APIV4_LISTENER_PATH_DUPLICATE: "apiv4-listener-path-duplicate", APIV4, "spec.listeners[i].paths[j].path", Deny, Rule;
+    APIV4_LISTENER_PATH_CLASH: "apiv4-listener-path-clash", APIV4, "spec.listeners[i].paths[j].path", Deny, Rule;
+    APIV4_PLANS_MISSING: "apiv4-plans-missing", APIV4, "spec.plans", Deny, Rule;
+    APIV4_PLAN_SECURITY_MISSING: "apiv4-plan-security-missing", APIV4, "spec.plans.{key}.security", Deny, Rule;
+    APIV4_PLAN_SECURITY_UNKNOWN: "apiv4-plan-security-unknown", APIV4, "spec.plans.{key}.security.type", Deny, Rule;
+    APIV4_PLAN_JWT_CONFIGURATION_INVALID: "apiv4-plan-jwt-configuration-invalid", APIV4, "spec.plans.{key}.security.configuration", Deny, Rule;
+    APIV4_PLAN_OAUTH2_RESOURCE_INVALID: "apiv4-plan-oauth2-resource-invalid", APIV4, "spec.plans.{key}.security.configuration.oauthResource", Deny, Rule;
+    APIV4_ENDPOINT_GROUP_UNUSABLE: "apiv4-endpoint-group-unusable", APIV4, "spec.endpointGroups[i]", Deny, Rule;
+    APIV4_PAGE_PARENT_NOT_FOUND: "apiv4-page-parent-not-found", APIV4, "spec.pages.{key}.parent", Deny, Rule;
+    APIV4_SHARED_POLICY_GROUP_UNCHECKED: "apiv4-shared-policy-group-unchecked", APIV4, "spec[.plans.{key}].flows[i].{phase}[j].sharedPolicyGroupRef", Warn, Rule;
+    APIV4_GROUP_REF_UNCHECKED: "apiv4-group-ref-unchecked", APIV4, "spec.groupRefs[i]", Warn, Rule;
+    APIV4_NOTIFICATION_REF_UNCHECKED: "apiv4-notification-ref-unchecked", APIV4, "spec.notificationsRefs[i]", Warn, Rule;
 }
 
 #[cfg(test)]
@@ -177,6 +200,7 @@ mod tests {
                 Some(Kind::ApiDefinition) => &["api"],
                 Some(Kind::ManagementContext) => &["context"],
                 Some(Kind::ApiResource) => &["resource"],
+                Some(Kind::ApiV4Definition) => &["apiv4"],
             };
             assert!(expected.contains(&prefix), "{}: prefix {prefix}", rule.id);
         }

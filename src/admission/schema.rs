@@ -25,11 +25,17 @@ struct Compiled {
 }
 
 fn compiled(kind: Kind) -> &'static Compiled {
-    static CACHE: [OnceLock<Compiled>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static CACHE: [OnceLock<Compiled>; 4] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
     let slot = match kind {
         Kind::ManagementContext => &CACHE[0],
         Kind::ApiDefinition => &CACHE[1],
         Kind::ApiResource => &CACHE[2],
+        Kind::ApiV4Definition => &CACHE[3],
     };
     slot.get_or_init(|| {
         let mut schema = kind.openapi_schema();

@@ -50,6 +50,8 @@ impl Default for ClientOptions {
 pub struct ApimClient {
     http: reqwest::Client,
     generations: Arc<Mutex<HashMap<String, ApimGeneration>>>,
+    /// Per target: whether it serves the Automation API (APIM 4.8+), learned from the first v4 push.
+    pub(super) automation: Arc<Mutex<HashMap<String, bool>>>,
 }
 
 impl fmt::Debug for ApimClient {
@@ -61,10 +63,10 @@ impl fmt::Debug for ApimClient {
 }
 
 /// An HTTP answer, whatever its status.
-struct Reply {
-    call: String,
-    status: u16,
-    body: Bytes,
+pub(super) struct Reply {
+    pub(super) call: String,
+    pub(super) status: u16,
+    pub(super) body: Bytes,
 }
 
 impl Reply {
@@ -78,7 +80,7 @@ impl Reply {
     }
 
     /// Success or the classified error.
-    fn ok(self) -> Result<Self> {
+    pub(super) fn ok(self) -> Result<Self> {
         if self.is_success() {
             Ok(self)
         } else {
@@ -86,7 +88,7 @@ impl Reply {
         }
     }
 
-    fn json<T: DeserializeOwned>(self) -> Result<T> {
+    pub(super) fn json<T: DeserializeOwned>(self) -> Result<T> {
         let reply = self.ok()?;
         serde_json::from_slice(&reply.body).map_err(|e| ApimError::protocol(&reply.call, e))
     }
@@ -162,6 +164,7 @@ impl ApimClient {
         Ok(ApimClient {
             http,
             generations: Arc::new(Mutex::new(HashMap::new())),
+            automation: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -201,6 +204,8 @@ impl ApimClient {
         };
         self.generations()
             .insert(target.generation_key(), probe.generation);
+        // An upgrade may have brought the Automation API: the next v4 push learns it again.
+        self.forget_automation(target);
         tracing::info!(apim_target = %target, generation = %probe.generation, "Management API probed");
         Ok(probe)
     }
@@ -221,11 +226,13 @@ impl ApimClient {
     /// Forgets what was learned about `target` (its URL, credentials or APIM changed): the next call probes.
     pub fn forget(&self, target: &Target) {
         self.generations().remove(&target.generation_key());
+        self.forget_automation(target);
     }
 
     /// Forgets every target.
     pub fn forget_all(&self) {
         self.generations().clear();
+        self.automation_map().clear();
     }
 
     /// The API with this crossId in the target's environment (`GET ENV/apis?crossId=`), if any.
@@ -457,7 +464,7 @@ impl ApimClient {
 
     /// Sends one request and reads the whole answer. Transport failures are classified here; statuses are
     /// left to the caller (some calls give 404 a meaning).
-    async fn exchange(
+    pub(super) async fn exchange(
         &self,
         target: &Target,
         method: Method,

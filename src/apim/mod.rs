@@ -4,6 +4,8 @@
 //!   ManagementContext).
 //! - [`ApimClient`]: probe an environment (APIM 3.x or 4.x, remembered per target), find / read / import /
 //!   start / stop / delete APIs.
+//! - v4 APIs ([`ApimClient::push_v4`], `delete_v4`, `get_v4`): the Automation API where it exists (learned
+//!   per target), else `_import/crd` on the Management API v2.
 //! - [`Trust`]: system + bundled roots, `--apim-ca-file`, `--apim-insecure-skip-verify`.
 //! - [`ApimError`]: every failure classified once (transient or not).
 //! - [`backoff`]: capped exponential backoff with jitter and a retry loop for transient errors.
@@ -15,6 +17,7 @@ mod client;
 mod error;
 mod target;
 mod trust;
+mod v4;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,8 +25,9 @@ use std::fmt;
 pub use backoff::{retry, RetryPolicy};
 pub use client::{ApimClient, ClientOptions};
 pub use error::ApimError;
-pub use target::{Credentials, Target, DEFAULT_PATH_PREFIX};
+pub use target::{Credentials, Target, AUTOMATION_PATH_PREFIX, DEFAULT_PATH_PREFIX};
 pub use trust::{Trust, CA_HINT, INSECURE_WARNING};
+pub use v4::{V4Identity, V4Push, V4PushResult, V4Route};
 
 /// Result of a Management API call.
 pub type Result<T, E = ApimError> = std::result::Result<T, E>;

@@ -9,6 +9,9 @@ use super::error::ApimError;
 /// Prefix GKO appends to `baseUrl` unless the context overrides it (`spec.path`).
 pub const DEFAULT_PATH_PREFIX: &str = "/management";
 
+/// Prefix of the Automation API (APIM 4.8+) under `baseUrl`.
+pub const AUTOMATION_PATH_PREFIX: &str = "/automation";
+
 /// Credentials for the Management API. `Debug` never shows the token or the password.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
@@ -83,6 +86,7 @@ impl fmt::Debug for Credentials {
 pub struct Target {
     base_url: Url,
     path_prefix: String,
+    automation_prefix: String,
     organization_id: String,
     environment_id: String,
     auth: Credentials,
@@ -130,6 +134,7 @@ impl Target {
         Ok(Target {
             base_url: url,
             path_prefix: DEFAULT_PATH_PREFIX.to_owned(),
+            automation_prefix: AUTOMATION_PATH_PREFIX.to_owned(),
             organization_id,
             environment_id,
             auth,
@@ -148,6 +153,40 @@ impl Target {
             };
         }
         self
+    }
+
+    /// Overrides the `/automation` prefix of the Automation API (`None` keeps it). GKO replaces it with the
+    /// context's `spec.path` too; gko does not, since one prefix cannot serve both APIs.
+    pub fn with_automation_prefix(mut self, prefix: Option<&str>) -> Self {
+        if let Some(prefix) = prefix {
+            let trimmed = prefix.trim().trim_matches('/');
+            self.automation_prefix = if trimmed.is_empty() {
+                String::new()
+            } else {
+                format!("/{trimmed}")
+            };
+        }
+        self
+    }
+
+    /// `AUTO` = `{base}{automation prefix}/organizations/{org}/environments/{env}` followed by `extra`.
+    pub(crate) fn automation_url(&self, extra: &[&str]) -> Result<Url, ApimError> {
+        let mut url = self.base_url.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|()| ApimError::Config("baseUrl cannot be a base URL".into()))?;
+            segments.pop_if_empty();
+            segments.extend(self.automation_prefix.split('/').filter(|s| !s.is_empty()));
+            segments.extend([
+                "organizations",
+                self.organization_id.as_str(),
+                "environments",
+                self.environment_id.as_str(),
+            ]);
+            segments.extend(extra);
+        }
+        Ok(url)
     }
 
     /// A label for logs, typically the ManagementContext's `namespace/name`.
@@ -189,9 +228,10 @@ impl Target {
     /// Key under which the APIM generation of this target is remembered: base URL, prefix, org, env.
     pub(crate) fn generation_key(&self) -> String {
         format!(
-            "{}{}\u{0}{}\u{0}{}",
+            "{}{}\u{0}{}\u{0}{}\u{0}{}",
             self.base_url(),
             self.path_prefix,
+            self.automation_prefix,
             self.organization_id,
             self.environment_id
         )
@@ -242,6 +282,7 @@ impl fmt::Debug for Target {
         f.debug_struct("Target")
             .field("base_url", &self.base_url())
             .field("path_prefix", &self.path_prefix)
+            .field("automation_prefix", &self.automation_prefix)
             .field("organization_id", &self.organization_id)
             .field("environment_id", &self.environment_id)
             .field("auth", &self.auth)

@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::crd::Kind;
 use crate::model::{ApiEntrypoint, ApiLinks, Entrypoint, ObjectKey};
 
 /// Reverse map: target → the APIs pointing at it.
@@ -25,10 +26,17 @@ struct Inner {
     relisting: HashMap<Option<String>, HashSet<ObjectKey>>,
 }
 
-/// The index; cheap to share behind an `Arc`.
-#[derive(Default)]
+/// The index of one API kind (ApiDefinition or ApiV4Definition: the cache holds one of each, and
+/// the lookups ask both, so v2 and v4 APIs share one path space); cheap to share behind an `Arc`.
 pub struct ApiIndex {
+    kind: Kind,
     inner: RwLock<Inner>,
+}
+
+impl Default for ApiIndex {
+    fn default() -> Self {
+        ApiIndex::new(Kind::ApiDefinition)
+    }
 }
 
 fn add(map: &mut Reverse, target: &ObjectKey, api: &ObjectKey) {
@@ -92,6 +100,19 @@ impl Inner {
 }
 
 impl ApiIndex {
+    /// An empty index of the APIs of `kind`.
+    pub fn new(kind: Kind) -> Self {
+        ApiIndex {
+            kind,
+            inner: RwLock::default(),
+        }
+    }
+
+    /// The kind of the APIs indexed.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -222,6 +243,7 @@ impl ApiIndex {
             .into_iter()
             .filter(|(_, api)| namespace.is_none_or(|ns| ns == api.namespace))
             .map(|((host, path), api)| ApiEntrypoint {
+                kind: self.kind,
                 api: api.clone(),
                 entrypoint: Entrypoint {
                     host: host.clone(),
@@ -241,6 +263,7 @@ impl ApiIndex {
                 apis.iter()
                     .filter(|api| namespace.is_none_or(|ns| ns == api.namespace))
                     .map(|api| ApiEntrypoint {
+                        kind: self.kind,
                         api: api.clone(),
                         entrypoint: Entrypoint {
                             host: host.clone(),

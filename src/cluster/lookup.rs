@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use super::ClusterCache;
 use crate::admission::lookup::{Lookup, ResolveError, Resolver};
 use crate::admission::{DocRequest, Operation};
-use crate::crd::{ApiResource, ManagementContext};
+use crate::crd::{ApiResource, Kind, ManagementContext};
 use crate::model::refs::references;
 use crate::model::{ApiEntrypoint, Entrypoint, ObjectKey};
 
@@ -155,7 +155,9 @@ impl Lookup for Overlay {
     }
 
     fn api_entrypoints(&self, namespace: Option<&str>) -> Cow<'_, [ApiEntrypoint]> {
-        Cow::Owned(self.cache.index.entrypoints(namespace))
+        let mut all = self.cache.index.entrypoints(namespace);
+        all.extend(self.cache.v4_index.entrypoints(namespace));
+        Cow::Owned(all)
     }
 
     fn clashing_entrypoints(
@@ -163,15 +165,17 @@ impl Lookup for Overlay {
         namespace: Option<&str>,
         entrypoint: &Entrypoint,
     ) -> Vec<ApiEntrypoint> {
-        self.cache.index.clashing(namespace, entrypoint)
+        let mut found = self.cache.index.clashing(namespace, entrypoint);
+        found.extend(self.cache.v4_index.clashing(namespace, entrypoint));
+        found
     }
 
-    fn context_users(&self, context: &ObjectKey) -> Vec<ObjectKey> {
-        self.cache.index.context_users(context)
+    fn context_users(&self, context: &ObjectKey) -> Vec<(Kind, ObjectKey)> {
+        self.cache.api_users(|index| index.context_users(context))
     }
 
-    fn resource_users(&self, resource: &ObjectKey) -> Vec<ObjectKey> {
-        self.cache.index.resource_users(resource)
+    fn resource_users(&self, resource: &ObjectKey) -> Vec<(Kind, ObjectKey)> {
+        self.cache.api_users(|index| index.resource_users(resource))
     }
 }
 

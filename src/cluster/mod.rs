@@ -3,8 +3,10 @@
 //!
 //! - [`watch`]: the watches (namespace scope, relists), the [`watch::Feed`] of touched objects the
 //!   controllers subscribe to while this replica leads.
-//! - [`cached`]: ApiDefinitions are stored slimmed, their spec as compact JSON text.
-//! - [`index`]: who uses a context or resource, entrypoints by host and path, updated on each event.
+//! - [`cached`]: ApiDefinitions are stored slimmed, their spec as compact JSON text; ApiV4Definitions
+//!   (far fewer per cluster) typed, spec dropped on a replica that does not reconcile.
+//! - [`index`]: who uses a context or resource, entrypoints by host and path, updated on each event;
+//!   one index per API kind, asked together (v2 and v4 APIs share one path space).
 //! - [`lookup`]: the webhook's [`crate::admission::Lookup`] over the cache, with live reads on a miss.
 //!
 //! Every object is slimmed before it is stored: no `managedFields`, no kubectl
@@ -26,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use cached::CachedApi;
 pub use index::ApiIndex;
 
-use crate::crd::{ApiResource, ManagementContext};
+use crate::crd::{ApiResource, ApiV4Definition, Kind, ManagementContext};
 use crate::model::ObjectKey;
 use watch::{Feed, NoIndex, Observer, Ready};
 
@@ -172,6 +174,43 @@ impl Observer<CachedApi> for ApiObserver {
     }
 }
 
+/// Indexes ApiV4Definitions as they are watched, and drops their spec when it is not needed.
+struct ApiV4Observer {
+    index: Arc<ApiIndex>,
+    keep_specs: bool,
+}
+
+impl Observer<ApiV4Definition> for ApiV4Observer {
+    fn begin_relist(&self, namespace: Option<&str>) {
+        self.index.begin_relist(namespace);
+    }
+
+    fn applied(&self, api: &mut ApiV4Definition) {
+        self.index.apply(
+            ObjectKey::new(
+                api.metadata.namespace.clone().unwrap_or_default(),
+                api.metadata.name.clone().unwrap_or_default(),
+            ),
+            crate::model::ApiLinks::of_v4(api),
+        );
+        if !self.keep_specs {
+            api.spec = Default::default();
+            api.status = None;
+        }
+    }
+
+    fn deleted(&self, api: &ApiV4Definition) {
+        self.index.delete(&ObjectKey::new(
+            api.metadata.namespace.clone().unwrap_or_default(),
+            api.metadata.name.clone().unwrap_or_default(),
+        ));
+    }
+
+    fn end_relist(&self, namespace: Option<&str>) {
+        self.index.end_relist(namespace);
+    }
+}
+
 /// The cluster cache; clones share everything.
 #[derive(Clone)]
 pub struct ClusterCache {
@@ -179,9 +218,14 @@ pub struct ClusterCache {
     pub contexts: Watched<ManagementContext>,
     pub resources: Watched<ApiResource>,
     pub apis: Watched<CachedApi>,
+    /// ApiV4Definitions; `v4_apis.feed` is what the v4 controller subscribes to.
+    pub v4_apis: Watched<ApiV4Definition>,
     /// Secrets touched (metadata only, nothing stored); fed only when the cache serves a reconciler.
     pub secrets: Feed<PartialObjectMeta<Secret>>,
+    /// The ApiDefinition index.
     pub index: Arc<ApiIndex>,
+    /// The ApiV4Definition index.
+    pub v4_index: Arc<ApiIndex>,
 }
 
 impl ClusterCache {
@@ -194,6 +238,11 @@ impl ClusterCache {
             index: index.clone(),
             keep_specs: options.reconcile,
         });
+        let v4_index = Arc::new(ApiIndex::new(Kind::ApiV4Definition));
+        let v4_observer = Arc::new(ApiV4Observer {
+            index: v4_index.clone(),
+            keep_specs: options.reconcile,
+        });
         let secrets = Feed::default();
         if options.reconcile {
             secrets.pump(watch::touched_secrets(&client, scope), stop.clone());
@@ -202,8 +251,10 @@ impl ClusterCache {
             contexts: watched(&client, scope, Arc::new(NoIndex), stop),
             resources: watched(&client, scope, Arc::new(NoIndex), stop),
             apis: watched(&client, scope, observer, stop),
+            v4_apis: watched(&client, scope, v4_observer, stop),
             secrets,
             index,
+            v4_index,
             client,
         };
         // Once listed, hand back to the OS what parsing the lists took and freed.
@@ -212,7 +263,12 @@ impl ClusterCache {
             listed.contexts.ready.wait().await;
             listed.resources.ready.wait().await;
             listed.apis.ready.wait().await;
-            tracing::info!(apis = listed.apis.len(), "caches synced");
+            listed.v4_apis.ready.wait().await;
+            tracing::info!(
+                apis = listed.apis.len(),
+                v4_apis = listed.v4_apis.len(),
+                "caches synced"
+            );
             crate::release_unused_memory();
         });
         cache
@@ -227,6 +283,18 @@ impl ClusterCache {
         self.contexts.ready.is_ready()
             && self.resources.ready.is_ready()
             && self.apis.ready.is_ready()
+            && self.v4_apis.ready.is_ready()
+    }
+
+    /// What `query` answers on the v2 index and on the v4 index, each key with its kind.
+    pub fn api_users(&self, query: impl Fn(&ApiIndex) -> Vec<ObjectKey>) -> Vec<(Kind, ObjectKey)> {
+        [&self.index, &self.v4_index]
+            .into_iter()
+            .flat_map(|index| {
+                let kind = index.kind();
+                query(index).into_iter().map(move |key| (kind, key))
+            })
+            .collect()
     }
 
     /// Objects held per kind.
@@ -235,6 +303,7 @@ impl ClusterCache {
             ("ManagementContext", self.contexts.len()),
             ("ApiResource", self.resources.len()),
             ("ApiDefinition", self.apis.len()),
+            ("ApiV4Definition", self.v4_apis.len()),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! `gko serve --apply-crds`: the CRDs follow the release. Helm installs `crds/` once and never upgrades
-//! them; so at start gko server-side applies its three CRDs when the cluster's differ from its own (RBAC:
-//! `get` and `patch` on the three CRDs by name).
+//! them; so at start gko server-side applies its CRDs when the cluster's differ from its own (RBAC:
+//! `get` and `patch` on its CRDs by name).
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
@@ -72,7 +72,7 @@ fn contains(have: &Value, want: &Value) -> bool {
     }
 }
 
-/// Applies the three CRDs where the cluster's differ; returns each CRD's name and outcome.
+/// Applies gko's CRDs where the cluster's differ; returns each CRD's name and outcome.
 pub async fn apply_crds(client: &kube::Client) -> Result<Vec<(String, CrdOutcome)>, ApplyCrdError> {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let mut outcomes = Vec::new();

@@ -2,6 +2,7 @@
 
 pub mod api_definition;
 pub mod api_resource;
+pub mod api_v4_definition;
 pub mod apply;
 pub mod common;
 pub mod management_context;
@@ -9,6 +10,7 @@ pub mod schema;
 
 pub use api_definition::{ApiDefinition, ApiDefinitionSpec, ApiDefinitionStatus};
 pub use api_resource::{ApiResource, ApiResourceSpec, ApiResourceStatus};
+pub use api_v4_definition::{ApiV4Definition, ApiV4DefinitionSpec, ApiV4DefinitionStatus};
 pub use common::{Condition, NamespacedRef};
 pub use management_context::{ManagementContext, ManagementContextSpec, ManagementContextStatus};
 
@@ -26,13 +28,15 @@ pub enum Kind {
     ManagementContext,
     ApiDefinition,
     ApiResource,
+    ApiV4Definition,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [
+    pub const ALL: [Kind; 4] = [
         Kind::ManagementContext,
         Kind::ApiDefinition,
         Kind::ApiResource,
+        Kind::ApiV4Definition,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Kind {
             Kind::ManagementContext => "ManagementContext",
             Kind::ApiDefinition => "ApiDefinition",
             Kind::ApiResource => "ApiResource",
+            Kind::ApiV4Definition => "ApiV4Definition",
         }
     }
 
@@ -48,6 +53,7 @@ impl Kind {
             Kind::ManagementContext => "managementcontexts",
             Kind::ApiDefinition => "apidefinitions",
             Kind::ApiResource => "apiresources",
+            Kind::ApiV4Definition => "apiv4definitions",
         }
     }
 
@@ -65,6 +71,7 @@ impl Kind {
             Kind::ManagementContext => ManagementContext::crd(),
             Kind::ApiDefinition => ApiDefinition::crd(),
             Kind::ApiResource => ApiResource::crd(),
+            Kind::ApiV4Definition => ApiV4Definition::crd(),
         };
         let mut value = match serde_json::to_value(&crd) {
             Ok(v) => v,
@@ -102,7 +109,7 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// All three CRDs as one multi-document YAML stream (what `gko crds` prints).
+/// All CRDs as one multi-document YAML stream (what `gko crds` prints).
 pub fn crds_yaml() -> Result<String, serde_saphyr::SerializeError> {
     let mut out = String::new();
     for kind in Kind::ALL {

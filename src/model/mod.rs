@@ -12,7 +12,7 @@ pub mod refs;
 pub mod template;
 
 pub use doc::Doc;
-pub use entrypoint::{ApiEntrypoint, Entrypoint};
+pub use entrypoint::{v4_entrypoints, ApiEntrypoint, Entrypoint, ListenerPathAt};
 pub use key::ObjectKey;
 pub use refs::{ApiLinks, References};
 

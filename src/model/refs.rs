@@ -14,7 +14,7 @@ use super::template::{self, Source};
 use super::{Doc, Entrypoint, ObjectKey};
 use crate::crd::api_definition::VirtualHost;
 use crate::crd::common::NamespacedRef;
-use crate::crd::{ApiDefinition, Kind};
+use crate::crd::{ApiDefinition, ApiV4Definition, Kind};
 
 /// The objects one object refers to, with namespaces resolved.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub fn references(kind: Kind, object: &Doc<'_>, namespace: &str) -> References {
         return refs;
     };
     match kind {
-        Kind::ApiDefinition => {
+        Kind::ApiDefinition | Kind::ApiV4Definition => {
             refs.contexts
                 .extend(named_ref(spec.get("contextRef"), namespace));
             for res in spec
@@ -165,12 +165,53 @@ impl ApiLinks {
         ))
     }
 
-    /// The one place the links are derived, whatever the representation they are read from.
+    /// The links of a typed ApiV4Definition: its context, its ApiResource refs and the paths of its
+    /// HTTP listeners (one path space with the v2 APIs' virtual hosts).
+    pub fn of_v4(api: &ApiV4Definition) -> ApiLinks {
+        let spec = &api.spec;
+        ApiLinks::with_entrypoints(
+            api.metadata.namespace.as_deref().unwrap_or_default(),
+            spec.context_ref.as_ref(),
+            spec.resources
+                .iter()
+                .flatten()
+                .filter_map(|r| r.reference.as_ref()),
+            super::v4_entrypoints(spec)
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect(),
+        )
+        .with_status(
+            api.status
+                .as_ref()
+                .and_then(|s| s.synced_context.as_deref()),
+            api.metadata.deletion_timestamp.is_some(),
+        )
+    }
+
+    /// The one place the links of a v2 API are derived, whatever the representation they are read from.
     fn build<'a>(
         namespace: &str,
         context_ref: Option<&NamespacedRef>,
         resource_refs: impl Iterator<Item = &'a NamespacedRef>,
         virtual_hosts: impl Iterator<Item = &'a VirtualHost>,
+    ) -> ApiLinks {
+        let entrypoints = virtual_hosts
+            .filter_map(|vh| {
+                vh.path
+                    .as_deref()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| Entrypoint::new(vh.host.as_deref(), p))
+            })
+            .collect();
+        ApiLinks::with_entrypoints(namespace, context_ref, resource_refs, entrypoints)
+    }
+
+    fn with_entrypoints<'a>(
+        namespace: &str,
+        context_ref: Option<&NamespacedRef>,
+        resource_refs: impl Iterator<Item = &'a NamespacedRef>,
+        entrypoints: Vec<Entrypoint>,
     ) -> ApiLinks {
         let key = |r: &NamespacedRef| {
             (!r.name.is_empty()).then(|| ObjectKey::new(r.namespace_or(namespace), r.name.clone()))
@@ -179,14 +220,7 @@ impl ApiLinks {
             context: context_ref.and_then(key),
             synced_context: None,
             resources: resource_refs.filter_map(key).collect(),
-            entrypoints: virtual_hosts
-                .filter_map(|vh| {
-                    vh.path
-                        .as_deref()
-                        .filter(|p| !p.trim().is_empty())
-                        .map(|p| Entrypoint::new(vh.host.as_deref(), p))
-                })
-                .collect(),
+            entrypoints,
             deleting: false,
         }
     }
@@ -275,6 +309,43 @@ mod tests {
         assert_eq!(
             r.secrets.into_iter().collect::<Vec<_>>(),
             vec![ObjectKey::new("apim", "creds")]
+        );
+    }
+
+    #[test]
+    fn api_v4_links_are_its_context_resources_and_http_listener_paths() {
+        let api: ApiV4Definition = serde_json::from_value(json!({
+            "apiVersion": "gravitee.io/v1alpha1", "kind": "ApiV4Definition",
+            "metadata": {"name": "orders", "namespace": "team"},
+            "spec": {
+                "contextRef": {"name": "dev"},
+                "resources": [{"ref": {"name": "cache", "namespace": "shared"}}, {"name": "inline"}],
+                "listeners": [
+                    {"type": "HTTP", "paths": [{"path": "/orders/"}, {"host": "A.example.com", "path": "/x"}, {"path": ""}]},
+                    {"type": "TCP", "hosts": ["tcp.example.com"]},
+                    {"type": "KAFKA", "host": "kafka.local", "port": 9092}
+                ]
+            }
+        }))
+        .unwrap();
+        let links = ApiLinks::of_v4(&api);
+        assert_eq!(links.context, Some(ObjectKey::new("team", "dev")));
+        assert_eq!(links.resources, vec![ObjectKey::new("shared", "cache")]);
+        assert_eq!(
+            links.entrypoints,
+            vec![
+                Entrypoint::new(None, "/orders"),
+                Entrypoint::new(Some("a.example.com"), "/x")
+            ]
+        );
+        let r = references(
+            Kind::ApiV4Definition,
+            &Doc::from_value(&serde_json::to_value(&api).unwrap()),
+            "team",
+        );
+        assert_eq!(
+            r.resources.into_iter().collect::<Vec<_>>(),
+            vec![ObjectKey::new("shared", "cache")]
         );
     }
 }

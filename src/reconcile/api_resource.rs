@@ -14,8 +14,8 @@ use super::status::{self, Reason, ACCEPTED, DELETION_BLOCKED, SYNCED};
 use super::{Error, Shared};
 use crate::crd::ApiResource;
 
-/// `ns/name` of the ApiDefinitions that reference `resource` (deleting ones excluded: they no longer need
-/// its content).
+/// `ns/name` of the ApiDefinitions (`ApiV4Definition ns/name` of the v4 APIs) that reference `resource`
+/// (deleting ones excluded: they no longer need its content).
 pub fn users(shared: &Shared, resource: &ApiResource) -> Vec<String> {
     let index = &shared.cache.index;
     let key = crate::model::ObjectKey::new(
@@ -28,6 +28,13 @@ pub fn users(shared: &Shared, resource: &ApiResource) -> Vec<String> {
         .filter(|k| index.links(k).is_some_and(|l| !l.deleting))
         .map(|k| k.to_string())
         .collect();
+    let v4 = &shared.cache.v4_index;
+    users.extend(
+        v4.resource_users(&key)
+            .into_iter()
+            .filter(|k| v4.links(k).is_some_and(|l| !l.deleting))
+            .map(|k| format!("ApiV4Definition {k}")),
+    );
     users.sort();
     users
 }

@@ -1,5 +1,5 @@
 //! [`ApimDryRun`] for the webhook: builds the payload the reconciler would push and sends it to APIM with
-//! `dryRun=true`, within a short timeout.
+//! `dryRun=true`, within a short timeout; ApiV4Definitions too ([`v4`]: Automation API or `_import/crd`).
 //!
 //! - `warn`: APIM's severe errors become warnings; an unreachable APIM is a warning.
 //! - `enforce`: severe errors deny the request; an unreachable APIM (or a timeout) denies it too.
@@ -19,6 +19,8 @@ use crate::admission::Lookup;
 use crate::apim::{ApimClient, ApimError, ClientOptions};
 use crate::crd::ApiDefinition;
 use crate::model::ObjectKey;
+
+mod v4;
 
 /// `--apim-dry-run`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -282,18 +284,24 @@ impl ApimDryRun for Runner {
             let started = std::time::Instant::now();
             // Reading the Secret and templates counts too: the whole check is bounded.
             let bound = self.timeout + Duration::from_millis(500);
-            let findings =
-                match tokio::time::timeout(bound, self.run(namespace, object, lookup)).await {
-                    Ok(f) => f,
-                    Err(_) => {
-                        let mut f = DryRunFindings::default();
-                        self.problem(
-                            &mut f,
-                            format!("did not finish within {}ms", bound.as_millis()),
-                        );
-                        f
-                    }
-                };
+            let run = async {
+                if object.get("kind").and_then(Value::as_str) == Some("ApiV4Definition") {
+                    self.run_v4(namespace, object, lookup).await
+                } else {
+                    self.run(namespace, object, lookup).await
+                }
+            };
+            let findings = match tokio::time::timeout(bound, run).await {
+                Ok(f) => f,
+                Err(_) => {
+                    let mut f = DryRunFindings::default();
+                    self.problem(
+                        &mut f,
+                        format!("did not finish within {}ms", bound.as_millis()),
+                    );
+                    f
+                }
+            };
             tracing::debug!(
                 elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 denials = findings.denials.len(),

@@ -49,8 +49,8 @@ pub fn deleting_contexts_of(
         .collect()
 }
 
-/// `ns/name` of the ApiDefinitions using the context (pointing to it, or last pushed to it and not cleaned
-/// up yet), deleting ones included: their deletion needs the context.
+/// `ns/name` of the ApiDefinitions (and `ApiV4Definition ns/name` of the v4 APIs) using the context (pointing
+/// to it, or last pushed to it and not cleaned up yet), deleting ones included: their deletion needs the context.
 pub fn users(shared: &Shared, key: &ObjectKey) -> Vec<String> {
     let mut users: Vec<String> = shared
         .cache
@@ -59,6 +59,15 @@ pub fn users(shared: &Shared, key: &ObjectKey) -> Vec<String> {
         .iter()
         .map(ObjectKey::to_string)
         .collect();
+    // v4 APIs too, named with their kind.
+    users.extend(
+        shared
+            .cache
+            .v4_index
+            .context_or_synced_users(key)
+            .iter()
+            .map(|k| format!("ApiV4Definition {k}")),
+    );
     users.sort();
     users
 }

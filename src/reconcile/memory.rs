@@ -7,8 +7,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
 use crate::apim::backoff;
-use crate::crd::ApiDefinitionStatus;
+use crate::crd::{ApiDefinitionStatus, ApiV4DefinitionStatus};
 
 /// A status this process wrote is kept at most this long: the watch delivers it within milliseconds, and an
 /// object that is not reconciled again must not keep its copy for ever.
@@ -23,7 +26,7 @@ pub struct ObjectMemory {
     drift_interval: Duration,
     attempts: Mutex<HashMap<String, u32>>,
     /// Kept as JSON text: right after a sync of every API, each one's status is here for a minute, and a
-    /// typed status costs several times its text.
+    /// typed status costs several times its text. ApiDefinitions and ApiV4Definitions alike (uids are unique).
     written: Mutex<HashMap<String, (Instant, Box<str>)>>,
     count_written: Mutex<HashMap<String, Instant>>,
     drift_checked: Mutex<HashMap<String, Instant>>,
@@ -65,11 +68,32 @@ impl ObjectMemory {
     /// previous status patch; judging from that stale status would push the same payload twice. Only the
     /// leader writes these statuses, so what it wrote last is the truth.
     pub fn current_status(&self, uid: &str, cached: ApiDefinitionStatus) -> ApiDefinitionStatus {
+        self.current(uid, cached)
+    }
+
+    /// Records a status written for `uid`; drops copies older than the TTL on the way.
+    pub fn status_written(&self, uid: &str, status: &ApiDefinitionStatus) {
+        self.written(uid, status)
+    }
+
+    /// [`Self::current_status`] for ApiV4Definitions.
+    pub fn current_v4_status(
+        &self,
+        uid: &str,
+        cached: ApiV4DefinitionStatus,
+    ) -> ApiV4DefinitionStatus {
+        self.current(uid, cached)
+    }
+
+    /// [`Self::status_written`] for ApiV4Definitions.
+    pub fn v4_status_written(&self, uid: &str, status: &ApiV4DefinitionStatus) {
+        self.written(uid, status)
+    }
+
+    fn current<S: DeserializeOwned + PartialEq>(&self, uid: &str, cached: S) -> S {
         let mut written = lock(&self.written);
         let ours = match written.get(uid) {
-            Some((at, text)) if at.elapsed() < WRITTEN_TTL => {
-                serde_json::from_str::<ApiDefinitionStatus>(text).ok()
-            }
+            Some((at, text)) if at.elapsed() < WRITTEN_TTL => serde_json::from_str::<S>(text).ok(),
             _ => None,
         };
         match ours {
@@ -82,8 +106,7 @@ impl ObjectMemory {
         }
     }
 
-    /// Records a status written for `uid`; drops copies older than the TTL on the way.
-    pub fn status_written(&self, uid: &str, status: &ApiDefinitionStatus) {
+    fn written<S: Serialize>(&self, uid: &str, status: &S) {
         let mut written = lock(&self.written);
         written.retain(|_, (at, _)| at.elapsed() < WRITTEN_TTL);
         match serde_json::to_string(status) {

@@ -4,6 +4,8 @@
 //! - [`api_definition`]: finalizer, references resolved (context + Secret, ApiResources, templates), payload
 //!   pushed only when its hash changed, ownership checks between clusters, promotion between contexts, drift
 //!   checks, local ConfigMaps.
+//! - [`api_v4_definition`]: the same for v4 APIs, through the Automation API (HRID or legacy UUID mode) or
+//!   `_import/crd` on older 4.x.
 //! - [`api_resource`]: status, re-sync of the APIs using a resource (watch mapping), deletion waits while used.
 //! - [`management_context`]: probes, `Ready` condition, per-context circuit breaker, deletion waits while used.
 //! - [`leader`]: Lease election (one replica reconciles, all serve the webhook).
@@ -13,6 +15,7 @@
 
 pub mod api_definition;
 pub mod api_resource;
+pub mod api_v4_definition;
 pub mod breaker;
 pub mod context;
 pub mod decide;
@@ -275,6 +278,7 @@ pub async fn run_controllers(
             cache.contexts.ready.wait().await;
             cache.resources.ready.wait().await;
             cache.apis.ready.wait().await;
+            cache.v4_apis.ready.wait().await;
         } => {}
     }
     let (context_events, context_event_stream) = mpsc::unbounded();
@@ -364,6 +368,8 @@ pub async fn run_controllers(
     )
     .for_each(|_| futures::future::ready(()));
 
+    let v4_controller = v4_controller(&cache, config.clone(), shared.clone(), stop.clone());
+
     // ApiResources: their own changes, plus changes of the APIs that reference them.
     let resource_controller = Controller::for_stream(
         cache.resources.feed.subscribe(),
@@ -436,6 +442,72 @@ pub async fn run_controllers(
     .for_each(|_| futures::future::ready(()));
 
     tracing::info!(concurrency, "reconciler started");
-    futures::join!(api_controller, resource_controller, context_controller);
+    futures::join!(
+        api_controller,
+        v4_controller,
+        resource_controller,
+        context_controller
+    );
     tracing::info!("reconciler stopped");
+}
+
+/// ApiV4Definitions: their own changes, plus the resources, contexts and Secrets they use (the same
+/// triggers as ApiDefinitions, through the cache's v4 feed and index).
+fn v4_controller(
+    cache: &ClusterCache,
+    config: ControllerConfig,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) -> impl std::future::Future<Output = ()> {
+    let index = cache.v4_index.clone();
+    let index2 = cache.v4_index.clone();
+    let index3 = cache.v4_index.clone();
+    let context_store = cache.contexts.store.clone();
+    let targets = shared.targets.clone();
+    Controller::for_stream(
+        cache.v4_apis.feed.subscribe().predicate_filter(
+            predicates::generation.combine(predicates::annotations),
+            Default::default(),
+        ),
+        cache.v4_apis.store.clone(),
+    )
+    .with_config(config)
+    .reconcile_on(everything(&cache.v4_apis))
+    .watches_stream(
+        cache
+            .resources
+            .feed
+            .subscribe()
+            .predicate_filter(predicates::generation, Default::default()),
+        move |resource| api_v4_definition::users_of_resource(&index, &resource),
+    )
+    .watches_stream(
+        cache
+            .contexts
+            .feed
+            .subscribe()
+            .predicate_filter(predicates::generation, Default::default()),
+        move |context| api_v4_definition::users_of_context(&index2, &context::key_of(&context)),
+    )
+    .watches_stream(
+        cache
+            .secrets
+            .subscribe()
+            .predicate_filter(predicates::resource_version, Default::default()),
+        move |secret| {
+            let key = ObjectKey::new(secret.namespace().unwrap_or_default(), secret.name_any());
+            targets.invalidate_secret(&key);
+            management_context::contexts_using_secret(&context_store, &key)
+                .into_iter()
+                .flat_map(|c| api_v4_definition::users_of_context(&index3, &c))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(stop.cancelled_owned())
+    .run(
+        api_v4_definition::reconcile,
+        error_policy::<crate::crd::ApiV4Definition>,
+        shared,
+    )
+    .for_each(|_| futures::future::ready(()))
 }

@@ -83,11 +83,14 @@ pub enum Reason {
     Corrected,
     /// `Synced` false for good: a GKO ingress template (annotation `gravitee.io/template: "true"`) is never pushed.
     IngressTemplate,
+    /// `AutomationAPIManaged` true (GKO 4.12+'s condition on v4 APIs): pushed in HRID mode through the
+    /// Automation API, so the object stays in HRID mode.
+    AutomationApiManaged,
 }
 
 impl Reason {
     /// Every reason, for the README check.
-    pub const ALL: [Reason; 30] = [
+    pub const ALL: [Reason; 31] = [
         Reason::Accepted,
         Reason::Resolved,
         Reason::Synced,
@@ -118,6 +121,7 @@ impl Reason {
         Reason::ConsoleEdit,
         Reason::Corrected,
         Reason::IngressTemplate,
+        Reason::AutomationApiManaged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +156,7 @@ impl Reason {
             Reason::ConsoleEdit => "ConsoleEdit",
             Reason::Corrected => "Corrected",
             Reason::IngressTemplate => "IngressTemplate",
+            Reason::AutomationApiManaged => "AutomationAPIManaged",
         }
     }
 }

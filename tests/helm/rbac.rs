@@ -122,13 +122,18 @@ impl Rendered {
     }
 }
 
-const CRDS: [&str; 3] = ["managementcontexts", "apidefinitions", "apiresources"];
+const CRDS: [&str; 4] = [
+    "managementcontexts",
+    "apidefinitions",
+    "apiresources",
+    "apiv4definitions",
+];
 pub(crate) const WEBHOOK_KINDS: [&str; 2] = [
     "validatingwebhookconfigurations",
     "mutatingwebhookconfigurations",
 ];
 
-/// What the webhook does in a namespace it watches: caches of the three kinds and of Secret
+/// What the webhook does in a namespace it watches: caches of the four kinds and of Secret
 /// metadata (list, watch), live reads on a cache miss and key checks (get).
 fn webhook_needs(ns: &str) -> Vec<Access> {
     let mut v = Vec::new();
@@ -295,7 +300,7 @@ fn rbac_covers_what_gko_does_and_no_more() {
             Some("default")
         )));
         assert!(!allow(access("list", "", "namespaces", None, None)));
-        // --apply-crds: get and patch the three CRDs, by name, nothing else.
+        // --apply-crds: get and patch the CRDs, by name, nothing else.
         let apply_crds = values["applyCrds"] != false;
         assert_eq!(r.arg("--apply-crds").is_some(), apply_crds, "{what}");
         let crd = |verb: &str, name: Option<&str>| {

@@ -10,6 +10,7 @@ mod fixtures;
 
 mod api_definition;
 mod api_resource;
+mod api_v4_definition;
 mod engine;
 mod management_context;
 

@@ -35,6 +35,11 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 use uuid::Uuid;
 
+#[path = "apim_v4.rs"]
+mod v4;
+#[allow(unused_imports)] // Each test binary uses a different part.
+pub use v4::{listener_paths, v3};
+
 /// Bearer token the default configuration accepts.
 pub const TEST_TOKEN: &str = "test-token-5f1c";
 
@@ -60,6 +65,10 @@ pub struct StandInConfig {
     pub basic: Option<(String, String)>,
     /// Serve HTTPS with this configuration (ALPN forced to HTTP/1.1); `None`: plain HTTP.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Serve the Automation API (APIM 4.8+); `false` plays an older 4.x (every `AUTO` call is 404).
+    pub automation: bool,
+    /// Prefix of the Automation API (`/automation`).
+    pub automation_prefix: String,
 }
 
 impl Default for StandInConfig {
@@ -71,6 +80,8 @@ impl Default for StandInConfig {
             bearer_token: Some(TEST_TOKEN.into()),
             basic: None,
             tls: None,
+            automation: true,
+            automation_prefix: "/automation".into(),
         }
     }
 }
@@ -107,6 +118,11 @@ impl StandInConfig {
     }
     pub fn path_prefix(mut self, prefix: &str) -> Self {
         self.path_prefix = prefix.into();
+        self
+    }
+    /// Plays an APIM 4.x older than 4.8: no Automation API, v4 APIs only through `_import/crd`.
+    pub fn without_automation(mut self) -> Self {
+        self.automation = false;
         self
     }
 }
@@ -163,10 +179,41 @@ pub struct StoredApi {
     pub deploy_count: u32,
     pub import_count: u32,
     pub definition_context: Option<Value>,
-    /// `(host, /path/)` of each virtual host, kept with the definition: the clash check of every import
-    /// compares against every API of the environment, as APIM's indexed lookup would, without re-reading
-    /// each definition.
+    /// `(host, /path/)` of each virtual host (v2) or HTTP listener path (v4), kept with the definition: the
+    /// clash check of every import compares against every API of the environment, as APIM's indexed lookup
+    /// would, without re-reading each definition.
     pub paths: Vec<(String, String)>,
+    /// A v4 definition (imported through `AUTO` or `ENV2/_import/crd`).
+    pub v4: bool,
+    /// The hrid of a v4 API imported in HRID mode.
+    pub hrid: Option<String>,
+}
+
+impl StoredApi {
+    fn empty(id: &str, cross_id: &str) -> Self {
+        StoredApi {
+            id: id.to_owned(),
+            cross_id: cross_id.to_owned(),
+            definition: Value::Null,
+            state: String::new(),
+            plans: BTreeMap::new(),
+            deploy_count: 0,
+            import_count: 0,
+            definition_context: None,
+            paths: Vec::new(),
+            v4: false,
+            hrid: None,
+        }
+    }
+}
+
+/// `(host, /path/)` pairs of a stored definition, v2 or v4.
+fn stored_paths(definition: &Value) -> Vec<(String, String)> {
+    if definition.get("listeners").is_some() {
+        listener_paths(definition)
+    } else {
+        virtual_paths(definition)
+    }
 }
 
 #[derive(Default)]
@@ -189,6 +236,10 @@ struct State {
     environments: BTreeSet<(String, String)>,
     bearer_token: Option<String>,
     basic: Option<(String, String)>,
+    automation: bool,
+    automation_prefix: String,
+    /// Categories of every environment; `None`: any category is accepted.
+    categories: Option<BTreeSet<String>>,
     apis: HashMap<(String, String), BTreeMap<String, StoredApi>>,
     faults: Faults,
     calls: Vec<Call>,
@@ -256,6 +307,9 @@ impl ApimStandIn {
                 environments: config.environments.into_iter().collect(),
                 bearer_token: config.bearer_token,
                 basic: config.basic,
+                automation: config.automation,
+                automation_prefix: normalise_prefix(&config.automation_prefix),
+                categories: None,
                 apis: HashMap::new(),
                 faults: Faults::default(),
                 calls: Vec::new(),
@@ -363,6 +417,20 @@ impl ApimStandIn {
     }
     pub fn set_bearer_token(&self, token: Option<&str>) {
         self.shared.lock().bearer_token = token.map(str::to_owned);
+    }
+    /// Turns the Automation API on or off (an upgrade to, or a downgrade from, APIM 4.8+).
+    pub fn set_automation(&self, on: bool) {
+        self.shared.lock().automation = on;
+    }
+    /// The categories every environment knows; v4 imports drop others with a warning.
+    pub fn set_categories(&self, categories: &[&str]) {
+        self.shared.lock().categories = Some(categories.iter().map(|c| (*c).to_owned()).collect());
+    }
+    /// The v4 API with this hrid in (org, env).
+    pub fn api_by_hrid(&self, org: &str, env: &str, hrid: &str) -> Option<StoredApi> {
+        self.apis(org, env)
+            .into_iter()
+            .find(|a| a.hrid.as_deref() == Some(hrid))
     }
     pub fn set_basic(&self, basic: Option<(&str, &str)>) {
         self.shared.lock().basic = basic.map(|(u, p)| (u.to_owned(), p.to_owned()));
@@ -480,7 +548,7 @@ impl ApimStandIn {
         match api {
             Some(api) => {
                 edit(api);
-                api.paths = virtual_paths(&api.definition);
+                api.paths = stored_paths(&api.definition);
                 true
             }
             None => false,
@@ -674,6 +742,9 @@ impl State {
         query: &HashMap<String, String>,
         body: &[u8],
     ) -> Reply {
+        if let Some(reply) = self.route_auto(method, path, query, body) {
+            return reply;
+        }
         let rest = match path.strip_prefix(self.path_prefix.as_str()) {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
             _ => return not_found(format!("No route for {path}")),
@@ -691,6 +762,16 @@ impl State {
                     (200, Some(Self::env_json(org, env)))
                 }
             }
+            ["v2", "organizations", org, "environments", env, rest @ ..]
+                if self.mode == Mode::V4 =>
+            {
+                let (org, env) = ((*org).to_owned(), (*env).to_owned());
+                if !self.known_env(&org, &env) {
+                    return not_found(format!("Environment [{env}] can not be found."));
+                }
+                self.route_env2_v4(method.as_str(), &org, &env, rest, query, body)
+                    .unwrap_or_else(|| not_found(format!("No route for {path}")))
+            }
             ["organizations", org, "environments", env, rest @ ..] => {
                 let (org, env) = ((*org).to_owned(), (*env).to_owned());
                 if !self.known_env(&org, &env) {
@@ -700,6 +781,34 @@ impl State {
             }
             _ => not_found(format!("No route for {path}")),
         }
+    }
+
+    /// `AUTO/...` when the Automation API is on and the path is under its prefix.
+    fn route_auto(
+        &mut self,
+        method: &Method,
+        path: &str,
+        query: &HashMap<String, String>,
+        body: &[u8],
+    ) -> Option<Reply> {
+        let rest = path.strip_prefix(self.automation_prefix.as_str())?;
+        if !rest.starts_with('/') || self.automation_prefix == self.path_prefix {
+            return None;
+        }
+        if !self.automation || self.mode == Mode::V3 {
+            return Some(not_found(format!("No route for {path}")));
+        }
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        Some(match segments.as_slice() {
+            ["organizations", org, "environments", env, rest @ ..] => {
+                let (org, env) = ((*org).to_owned(), (*env).to_owned());
+                if !self.known_env(&org, &env) {
+                    return Some(not_found(format!("Environment [{env}] can not be found.")));
+                }
+                self.route_automation(method.as_str(), &org, &env, rest, query, body)
+            }
+            _ => not_found(format!("No route for {path}")),
+        })
     }
 
     fn route_env(
@@ -891,17 +1000,7 @@ impl State {
             .or_default();
         let api = apis
             .entry(prepared.id.clone())
-            .or_insert_with(|| StoredApi {
-                id: prepared.id.clone(),
-                cross_id: prepared.cross_id.clone(),
-                definition: Value::Null,
-                state: String::new(),
-                plans: BTreeMap::new(),
-                deploy_count: 0,
-                import_count: 0,
-                definition_context: None,
-                paths: Vec::new(),
-            });
+            .or_insert_with(|| StoredApi::empty(&prepared.id, &prepared.cross_id));
         api.cross_id = prepared.cross_id;
         api.paths = virtual_paths(&prepared.definition);
         api.definition = prepared.definition;

@@ -94,6 +94,7 @@ pub fn apply_crds() {
         "managementcontexts.gravitee.io",
         "apidefinitions.gravitee.io",
         "apiresources.gravitee.io",
+        "apiv4definitions.gravitee.io",
     ] {
         kubectl_ok(
             &[
@@ -269,4 +270,26 @@ pub fn certs_tool_bin() -> Option<PathBuf> {
     let gko = PathBuf::from(env!("CARGO_BIN_EXE_gko"));
     let p = gko.with_file_name(format!("certs-tool{}", std::env::consts::EXE_SUFFIX));
     p.exists().then_some(p)
+}
+
+/// Every field of `sent` is in `stored` with the same value (the server may add defaults).
+pub fn assert_subset(sent: &Value, stored: &Value, path: &str) {
+    match (sent, stored) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let there = b
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{path}.{k} was pruned by the API server"));
+                assert_subset(v, there, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{path}: list length changed");
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                assert_subset(x, y, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(a), Value::Number(b)) => assert_eq!(a.as_f64(), b.as_f64(), "{path}"),
+        (a, b) => assert_eq!(a, b, "{path}"),
+    }
 }

@@ -58,6 +58,46 @@ pub fn context() -> Value {
     })
 }
 
+/// A valid ApiV4Definition `default/orders-v4`: a PROXY API on `/orders-v4` with one KEY_LESS plan
+/// and one http-proxy endpoint, deployed to the gateway only (no context).
+pub fn api_v4() -> Value {
+    json!({
+        "apiVersion": "gravitee.io/v1alpha1",
+        "kind": "ApiV4Definition",
+        "metadata": {"name": "orders-v4", "namespace": "default"},
+        "spec": {
+            "name": "Orders v4",
+            "version": "1.0",
+            "type": "PROXY",
+            "definitionContext": {"syncFrom": "KUBERNETES"},
+            "listeners": [{
+                "type": "HTTP",
+                "paths": [{"path": "/orders-v4"}],
+                "entrypoints": [{"type": "http-proxy", "qos": "AUTO"}]
+            }],
+            "endpointGroups": [{
+                "name": "default",
+                "type": "http-proxy",
+                "endpoints": [{
+                    "name": "backend",
+                    "type": "http-proxy",
+                    "inheritConfiguration": false,
+                    "configuration": {"target": "https://orders.internal/v1"}
+                }]
+            }],
+            "plans": {"free": {"name": "Free", "security": {"type": "KEY_LESS"}}}
+        }
+    })
+}
+
+/// Another valid ApiV4Definition `namespace/name` served at `path`.
+pub fn other_api_v4(namespace: &str, name: &str, path: &str) -> Value {
+    let mut a = api_v4();
+    a["metadata"] = json!({"name": name, "namespace": namespace});
+    a["spec"]["listeners"][0]["paths"] = json!([{ "path": path }]);
+    a
+}
+
 /// A ManagementContext `namespace/name` with a bearer token (needs nothing else).
 pub fn context_named(namespace: &str, name: &str) -> Value {
     let mut c = context();
@@ -163,6 +203,18 @@ pub fn api_json(ns: &str, name: &str, context: Option<&str>, path: &str) -> Valu
         "metadata": {"name": name, "namespace": ns},
         "spec": spec,
     })
+}
+
+/// An ApiV4Definition `ns/name` for the cluster tests and benches: PROXY on `path`, one KEY_LESS
+/// plan, pushed to `context` (`name` or `ns/name`) when given.
+pub fn api_v4_json(ns: &str, name: &str, context: Option<&str>, path: &str) -> Value {
+    let mut a = other_api_v4(ns, name, path);
+    if let Some(context) = context {
+        let (cns, cname) = context.split_once('/').unwrap_or((ns, context));
+        a["spec"]["contextRef"] = json!({"name": cname, "namespace": cns});
+        a["spec"]["definitionContext"] = json!({"syncFrom": "MANAGEMENT"});
+    }
+    a
 }
 
 pub fn resource_json(ns: &str, name: &str, ttl: i64) -> Value {

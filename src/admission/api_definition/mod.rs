@@ -9,6 +9,8 @@ mod proxy;
 mod resources;
 
 pub(crate) use self::entrypoints::entrypoints_of;
+pub(crate) use self::plans::{JWT_RESOLVERS, JWT_SIGNATURES};
+pub(crate) use self::proxy::is_same_key;
 
 use self::pages::page_parents_exist;
 use self::plans::{

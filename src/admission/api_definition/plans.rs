@@ -185,7 +185,7 @@ fn oauth2_plan(i: usize, plan: &Plan, resources: &ApiResources, verdict: &mut Ve
     }
 }
 
-const JWT_SIGNATURES: [&str; 6] = [
+pub(crate) const JWT_SIGNATURES: [&str; 6] = [
     "RSA_RS256",
     "RSA_RS384",
     "RSA_RS512",
@@ -193,7 +193,7 @@ const JWT_SIGNATURES: [&str; 6] = [
     "HMAC_HS384",
     "HMAC_HS512",
 ];
-const JWT_RESOLVERS: [&str; 3] = ["GIVEN_KEY", "GATEWAY_KEYS", "JWKS_URL"];
+pub(crate) const JWT_RESOLVERS: [&str; 3] = ["GIVEN_KEY", "GATEWAY_KEYS", "JWKS_URL"];
 
 fn jwt_plan(i: usize, plan: &Plan, verdict: &mut Verdict) {
     let field = at("spec.plans", i, "securityDefinition");

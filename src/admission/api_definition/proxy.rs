@@ -12,6 +12,7 @@ use crate::admission::rules::{
 use crate::admission::templating::is_template;
 use crate::admission::{at, Ctx, Verdict};
 use crate::crd::api_definition::{ApiDefinitionSpec, EndpointGroup};
+use crate::crd::Kind;
 use crate::model::{ApiEntrypoint, Entrypoint, ObjectKey};
 
 /// Rules on `spec.proxy.virtual_hosts`: at least one (`api-entrypoints-missing`), every path set
@@ -81,7 +82,7 @@ pub(super) fn no_clash_with_other_apis(
             .lookup
             .clashing_entrypoints(scope, e)
             .into_iter()
-            .find(|o| !is_same_object(ctx, &o.api));
+            .find(|o| !is_same_object(ctx, o));
         if let Some(other) = clash {
             verdict.raise(
                 &API_ENTRYPOINT_CLASH,
@@ -100,13 +101,19 @@ fn clash_message(e: &Entrypoint, other: &ApiEntrypoint) -> String {
         "overlaps"
     };
     format!(
-        "context path {e} {relation} {theirs} of ApiDefinition {}; choose a path that neither equals nor contains another API's",
-        other.api
+        "context path {e} {relation} {theirs} of {} {}; choose a path that neither equals nor contains another API's",
+        other.kind, other.api
     )
 }
 
-/// The API being validated (a lookup may hold its stored version; no namespace means the same).
-fn is_same_object(ctx: &Ctx<'_>, other: &ObjectKey) -> bool {
+/// The API being validated (a lookup may hold its stored version; no namespace means the same). An
+/// ApiV4Definition of the same name is another API.
+fn is_same_object(ctx: &Ctx<'_>, other: &ApiEntrypoint) -> bool {
+    other.kind == Kind::ApiDefinition && is_same_key(ctx, &other.api)
+}
+
+/// `other` names the object being validated (no namespace means the same).
+pub(crate) fn is_same_key(ctx: &Ctx<'_>, other: &ObjectKey) -> bool {
     other.name == ctx.name && (other.namespace.is_empty() || other.namespace == ctx.namespace)
 }
 

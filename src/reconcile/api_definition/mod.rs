@@ -46,6 +46,7 @@ use self::cleanup::*;
 use self::drift::*;
 use self::local::*;
 use self::push::*;
+pub(crate) use self::refs::template_value;
 use self::refs::*;
 use self::remote::*;
 pub use self::remote::{read_remote, Remote};

@@ -152,7 +152,7 @@ pub(super) async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result
 }
 
 /// The value a template names, read live (Secret data is never cached).
-pub(super) async fn template_value(
+pub(crate) async fn template_value(
     shared: &Shared,
     key: &TemplateKey,
 ) -> Result<Option<String>, kube::Error> {

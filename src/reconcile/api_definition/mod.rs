@@ -46,8 +46,8 @@ use self::cleanup::*;
 use self::drift::*;
 use self::local::*;
 use self::push::*;
-pub(crate) use self::refs::template_value;
 use self::refs::*;
+pub(crate) use self::refs::{resolve_context, resolve_refs_for, RefFailure, Refs};
 use self::remote::*;
 pub use self::remote::{read_remote, Remote};
 

@@ -56,15 +56,15 @@ pub(super) async fn prefetch_remote(api: &ApiDefinition, shared: &Shared) -> Opt
     }
 }
 
-/// What the references resolved to.
-pub(super) struct Refs {
-    pub(super) context: Option<Resolved>,
-    pub(super) resources: BTreeMap<ObjectKey, ApiResourceSpec>,
-    pub(super) templates: BTreeMap<TemplateKey, String>,
+/// What the references resolved to (v2 and v4 APIs alike).
+pub(crate) struct Refs {
+    pub(crate) context: Option<Resolved>,
+    pub(crate) resources: BTreeMap<ObjectKey, ApiResourceSpec>,
+    pub(crate) templates: BTreeMap<TemplateKey, String>,
 }
 
 /// A reference that cannot be resolved now.
-pub(super) enum RefFailure {
+pub(crate) enum RefFailure {
     Missing { reason: Reason, message: String },
     Kube(kube::Error),
 }
@@ -89,11 +89,11 @@ impl From<ContextError> for RefFailure {
     }
 }
 
-pub(super) fn missing(reason: Reason, message: String) -> RefFailure {
+pub(crate) fn missing(reason: Reason, message: String) -> RefFailure {
     RefFailure::Missing { reason, message }
 }
 
-pub(super) async fn resolve_context(
+pub(crate) async fn resolve_context(
     shared: &Shared,
     key: &ObjectKey,
 ) -> Result<(Arc<ManagementContext>, Resolved), RefFailure> {
@@ -109,13 +109,29 @@ pub(super) async fn resolve_context(
 
 pub(super) async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result<Refs, RefFailure> {
     let ns = api.metadata.namespace.as_deref().unwrap_or_default();
-    let context = match context_of(api) {
+    let resources = resources_of(api)
+        .into_iter()
+        .map(|r| ObjectKey::new(r.namespace.clone().unwrap_or_default(), r.name.clone()));
+    let spec = serde_json::to_value(&api.spec).unwrap_or(Value::Null);
+    resolve_refs_for(shared, ns, context_of(api), resources, &spec).await
+}
+
+/// Resolves an API's references, whatever its kind: its context (and credentials), the ApiResources it
+/// names, and the values of the templates in its `spec`.
+pub(crate) async fn resolve_refs_for(
+    shared: &Shared,
+    ns: &str,
+    context: Option<ObjectKey>,
+    resource_keys: impl IntoIterator<Item = ObjectKey>,
+    spec: &Value,
+) -> Result<Refs, RefFailure> {
+    let context = match context {
         Some(key) => Some(resolve_context(shared, &key).await?.1),
         None => None,
     };
     let mut resources = BTreeMap::new();
-    for r in resources_of(api) {
-        let key = ObjectKey::new(r.namespace.clone().unwrap_or_default(), r.name.clone());
+    for key in resource_keys {
+        let r = ObjectRef::<crate::crd::ApiResource>::new(&key.name).within(&key.namespace);
         let resource = shared.cache.resources.store.get(&r).ok_or_else(|| {
             missing(
                 Reason::ResourceNotFound,
@@ -124,8 +140,7 @@ pub(super) async fn resolve_refs(api: &ApiDefinition, shared: &Shared) -> Result
         })?;
         resources.insert(key, resource.spec.clone());
     }
-    let spec = serde_json::to_value(&api.spec).unwrap_or(Value::Null);
-    let keys = payload::template_keys(&spec, ns)
+    let keys = payload::template_keys(spec, ns)
         .map_err(|e| missing(Reason::InvalidTemplate, e.to_string()))?;
     let mut templates = BTreeMap::new();
     for key in keys {

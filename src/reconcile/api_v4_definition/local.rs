@@ -10,11 +10,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
-use super::{body, ids, key_of, resolve_context, RefFailure, Refs, Run};
+use super::{body, ids, key_of, Run};
 use crate::apim::{ApimError, V4Identity};
 use crate::crd::ApiV4Definition;
 use crate::model::ObjectKey;
 use crate::reconcile::api_definition::CM_KEY;
+use crate::reconcile::api_definition::{resolve_context, RefFailure, Refs};
 use crate::reconcile::decide::{ownership, Ownership};
 use crate::reconcile::status::{Reason, Retry};
 use crate::reconcile::{payload, Error, Shared};
@@ -149,7 +150,7 @@ async fn delete_from(
     api: &ApiV4Definition,
     context: &ObjectKey,
 ) -> Result<bool, Error> {
-    let resolved = match resolve_context(shared, context).await {
+    let resolved = match resolve_context(shared, context).await.map(|(_, r)| r) {
         Ok(r) => r,
         // The context is gone: nothing can be deleted there.
         Err(RefFailure::Missing { .. }) => return Ok(true),

@@ -10,7 +10,6 @@
 //! Cleanup: delete the API (HRID or UUID, as it was pushed) unless another cluster owns it, remove the
 //! ConfigMap, then the finalizer goes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,13 +20,13 @@ use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
-use super::context::{ContextError, Resolved};
-use super::payload::{self, Stamp, TemplateKey};
+use super::api_definition::{resolve_refs_for, RefFailure, Refs};
+use super::payload::Stamp;
 use super::status::{self, Reason, Retry, ACCEPTED, COMPLETED, FAILED, RESOLVED_REFS, SYNCED};
 use super::{Error, Shared, FINALIZER};
 use crate::apim::ApimError;
 use crate::cluster::ApiIndex;
-use crate::crd::{ApiResource, ApiResourceSpec, ApiV4Definition, ApiV4DefinitionStatus};
+use crate::crd::{ApiResource, ApiV4Definition, ApiV4DefinitionStatus};
 use crate::model::ObjectKey;
 
 pub mod body;
@@ -178,13 +177,7 @@ impl Run<'_> {
     }
 }
 
-/// What the references resolved to.
-struct Refs {
-    context: Option<Resolved>,
-    resources: BTreeMap<ObjectKey, ApiResourceSpec>,
-    templates: BTreeMap<TemplateKey, String>,
-}
-
+/// The body's inputs from what the references resolved to.
 impl Refs {
     fn inputs<'a>(
         &'a self,
@@ -200,86 +193,18 @@ impl Refs {
     }
 }
 
-enum RefFailure {
-    Missing { reason: Reason, message: String },
-    Kube(kube::Error),
-}
-
-fn missing(reason: Reason, message: String) -> RefFailure {
-    RefFailure::Missing { reason, message }
-}
-
-async fn resolve_context(shared: &Shared, key: &ObjectKey) -> Result<Resolved, RefFailure> {
-    let context = shared.cache.contexts.get(key).ok_or_else(|| {
-        missing(
-            Reason::ContextNotFound,
-            format!("ManagementContext {key} does not exist"),
-        )
-    })?;
-    shared
-        .targets
-        .get(&shared.client, &context)
-        .await
-        .map_err(|e| match e {
-            ContextError::Invalid(message) => missing(Reason::InvalidContext, message),
-            ContextError::SecretMissing(message) => missing(Reason::SecretNotFound, message),
-            ContextError::ConfigMapMissing(message) => missing(Reason::ConfigMapNotFound, message),
-            ContextError::Kube { source, .. } => RefFailure::Kube(source),
-        })
-}
-
 async fn resolve_refs(api: &ApiV4Definition, shared: &Shared) -> Result<Refs, RefFailure> {
     let ns = api.metadata.namespace.as_deref().unwrap_or_default();
-    let context = match context_of(api) {
-        Some(key) => Some(resolve_context(shared, &key).await?),
-        None => None,
-    };
-    let mut resources = BTreeMap::new();
-    for r in api
+    let resources = api
         .spec
         .resources
         .iter()
         .flatten()
         .filter_map(|r| r.reference.as_ref())
-    {
-        if r.name.is_empty() {
-            continue;
-        }
-        let key = ObjectKey::new(r.namespace_or(ns), r.name.clone());
-        let oref = ObjectRef::<ApiResource>::new(&key.name).within(&key.namespace);
-        let resource = shared.cache.resources.store.get(&oref).ok_or_else(|| {
-            missing(
-                Reason::ResourceNotFound,
-                format!("ApiResource {key} does not exist"),
-            )
-        })?;
-        resources.insert(key, resource.spec.clone());
-    }
+        .filter(|r| !r.name.is_empty())
+        .map(|r| ObjectKey::new(r.namespace_or(ns), r.name.clone()));
     let spec = serde_json::to_value(&api.spec).unwrap_or(serde_json::Value::Null);
-    let keys = payload::template_keys(&spec, ns)
-        .map_err(|e| missing(Reason::InvalidTemplate, e.to_string()))?;
-    let mut templates = BTreeMap::new();
-    for key in keys {
-        let value = super::api_definition::template_value(shared, &key)
-            .await
-            .map_err(RefFailure::Kube)?
-            .ok_or_else(|| {
-                missing(
-                    if key.secret {
-                        Reason::SecretNotFound
-                    } else {
-                        Reason::ConfigMapNotFound
-                    },
-                    format!("the template refers to {key}, which does not exist"),
-                )
-            })?;
-        templates.insert(key, value);
-    }
-    Ok(Refs {
-        context,
-        resources,
-        templates,
-    })
+    resolve_refs_for(shared, ns, context_of(api), resources, &spec).await
 }
 
 async fn apply(

@@ -6,9 +6,10 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
 use super::decide::{self, Pushed};
-use super::{body, ids, Refs, Run};
+use super::{body, ids, Run};
 use crate::apim::{ApimError, V4Identity, V4Push};
 use crate::crd::api_definition::ApiErrors;
+use crate::reconcile::api_definition::Refs;
 use crate::reconcile::context::Resolved;
 use crate::reconcile::decide::{ownership, Ownership, PushDecision};
 use crate::reconcile::status::{self, Reason, Retry, COMPLETED, DRIFTED, SYNCED};

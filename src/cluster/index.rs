@@ -440,4 +440,15 @@ mod tests {
         index.end_relist(None);
         assert!(index.is_empty());
     }
+
+    #[test]
+    fn entries_carry_the_kind_of_their_index() {
+        let v4 = ApiIndex::new(Kind::ApiV4Definition);
+        v4.apply(key("a", "x"), api(None, &[], &["/x"]));
+        let found = v4.clashing(Some("a"), &Entrypoint::new(None, "/x/y"));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].kind, Kind::ApiV4Definition);
+        assert_eq!(v4.entrypoints(None)[0].kind, Kind::ApiV4Definition);
+        assert_eq!(ApiIndex::default().kind(), Kind::ApiDefinition);
+    }
 }

@@ -232,11 +232,7 @@ impl Runner {
                 return findings;
             }
         };
-        let secrets: Vec<String> = templates
-            .iter()
-            .filter(|(k, _)| k.secret)
-            .map(|(_, v)| v.clone())
-            .collect();
+        let secrets = payload::secret_values(&templates);
         let call = self.apim.import(&resolved.target, &definition, true);
         match tokio::time::timeout(self.timeout, call).await {
             Err(_) => self.problem(

@@ -40,6 +40,15 @@ pub fn plan_cross_id(api_cross_id: &str, plan_name: Option<&str>, index: usize) 
     }
 }
 
+/// The values read from Secrets among resolved templates: what must never appear in a message.
+pub fn secret_values(templates: &BTreeMap<TemplateKey, String>) -> Vec<String> {
+    templates
+        .iter()
+        .filter(|(k, _)| k.secret)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
 /// What a `[[ secret ... ]]` / `[[ configmap ... ]]` template names, with the namespace resolved.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TemplateKey {

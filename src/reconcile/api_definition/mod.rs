@@ -325,12 +325,7 @@ async fn apply(
                 "",
                 run.generation,
             );
-            run.secrets = refs
-                .templates
-                .iter()
-                .filter(|(k, _)| k.secret)
-                .map(|(_, v)| v.clone())
-                .collect();
+            run.secrets = payload::secret_values(&refs.templates);
             let cross_id = match known {
                 Some(c) => Some(c),
                 None => settle_cross_id(&mut run, &refs).await,

@@ -258,12 +258,7 @@ async fn apply(
                 "",
                 run.generation,
             );
-            run.secrets = refs
-                .templates
-                .iter()
-                .filter(|(k, _)| k.secret)
-                .map(|(_, v)| v.clone())
-                .collect();
+            run.secrets = super::payload::secret_values(&refs.templates);
             sync(&mut run, &refs).await;
         }
     }

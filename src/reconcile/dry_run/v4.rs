@@ -126,11 +126,7 @@ impl Runner {
                 format!("could not validate against APIM ({}): {e}", resolved.key),
             ),
         }
-        let secrets: Vec<String> = templates
-            .iter()
-            .filter(|(k, _)| k.secret)
-            .map(|(_, v)| v.clone())
-            .collect();
+        let secrets = crate::reconcile::payload::secret_values(&templates);
         for list in [&mut findings.denials, &mut findings.warnings] {
             for message in list.iter_mut() {
                 *message =
